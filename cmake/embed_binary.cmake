@@ -1,0 +1,8 @@
+# Script mode: cmake -DINPUT= -DOUTPUT= -DSYMBOL= -P embed_binary.cmake
+file(READ ${INPUT} _hex HEX)
+string(LENGTH "${_hex}" _n)
+math(EXPR _len "${_n} / 2")
+string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _bytes "${_hex}")
+string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" _bytes "${_bytes}")
+file(WRITE ${OUTPUT} "/* Generated from ${INPUT}; do not edit. */\n#include <stddef.h>\n"
+  "const unsigned char ${SYMBOL}[] = {\n${_bytes}\n};\nconst size_t ${SYMBOL}_len = ${_len};\n")
