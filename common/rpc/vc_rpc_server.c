@@ -28,8 +28,12 @@
 #include "runtime/vc_log.h"
 #include "runtime/vc_metrics.h"
 
+/* Calls requested from core ahead of time per method. Incoming calls beyond these wait in
+   core's pending queue until a worker re-requests; while draining more are requested so that
+   queue empties (core cancels still-pending calls when it finally shuts down). */
 #define VC__PREREQUEST_IMPLEMENTED 4
 #define VC__PREREQUEST_UNIMPLEMENTED 1
+#define VC__PREREQUEST_DRAINING 32
 #define VC__DEFAULT_WORKERS 8
 #define VC__DEFAULT_STREAM_QUEUE 1024
 
@@ -51,6 +55,7 @@ typedef struct vc__method {
     enum vc__kind kind;
     unsigned roles;
     vc_metrics_rpc *metrics;
+    atomic_int outstanding; /* requested from core, not yet matched */
 } vc__method;
 
 typedef struct vc__qmsg {
@@ -69,6 +74,7 @@ struct vc_rpc_ctx {
     atomic_int refs;
     int recv_cancelled; /* written by RECV_CLOSE_ON_SERVER */
     atomic_bool cancelled;
+    bool admitted; /* passed the draining check: counted in srv->active */
     vc_arena *arena;
     vc_caller caller;
     const char *request_id;
@@ -112,12 +118,15 @@ struct vc_rpc_server {
     pthread_t *threads;
     unsigned n_threads;
     bool started;
-    atomic_bool shutting_down;
+    atomic_bool draining;      /* lame duck: new calls are refused with UNAVAILABLE */
+    atomic_bool core_shutdown; /* grpc_server_shutdown_and_notify was called */
+    struct timespec drain_started;
     vc__tag t_shutdown;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool shutdown_done;
-    long inflight;
+    long inflight; /* calls matched and not yet freed */
+    long active;   /* admitted calls (handlers, open streams) not yet freed */
     vc_rpc_ctx *streams;
 };
 
@@ -346,6 +355,8 @@ static void vc__ctx_free(vc_rpc_ctx *c)
         grpc_call_unref(c->call);
         pthread_mutex_lock(&s->mu);
         s->inflight--;
+        if (c->admitted && --s->active == 0)
+            pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
     }
     for (vc__qmsg *q = c->q_head, *n; q; q = n) {
@@ -390,7 +401,7 @@ static bool vc__start_batch(vc_rpc_ctx *c, const grpc_op *ops, size_t n, vc__tag
 static void vc__request_call(vc__method *m)
 {
     vc_rpc_server *s = m->srv;
-    if (atomic_load(&s->shutting_down))
+    if (atomic_load(&s->core_shutdown))
         return;
     vc_rpc_ctx *c = vc__ctx_new(m);
     if (!c) {
@@ -404,7 +415,9 @@ static void vc__request_call(vc__method *m)
     if (e != GRPC_CALL_OK) {
         c->call = NULL;
         vc__ctx_free(c);
+        return;
     }
+    atomic_fetch_add(&m->outstanding, 1);
 }
 
 /* Verifies the bearer token and the role. Returns a status code (OK to proceed). */
@@ -768,6 +781,7 @@ static void vc__on_new(vc__tag *t, bool ok)
     vc_rpc_ctx *c = vc__container_of(t, vc_rpc_ctx, t_new);
     vc__method *m = c->m;
     vc_rpc_server *s = c->srv;
+    atomic_fetch_sub(&m->outstanding, 1);
     if (!ok) { /* the server is shutting down: this request will never be matched */
         if (c->call)
             grpc_call_unref(c->call);
@@ -776,10 +790,21 @@ static void vc__on_new(vc__tag *t, bool ok)
         return;
     }
     clock_gettime(CLOCK_MONOTONIC, &c->started);
+    bool draining = atomic_load(&s->draining);
     pthread_mutex_lock(&s->mu);
     s->inflight++;
+    if (!draining && m->impl) {
+        c->admitted = true;
+        s->active++;
+    }
     pthread_mutex_unlock(&s->mu);
-    vc__request_call(m); /* keep the method ready for the next caller */
+    /* Keep the method ready for the next caller (more of them while draining). */
+    int target = draining ? VC__PREREQUEST_DRAINING
+                 : m->impl ? VC__PREREQUEST_IMPLEMENTED
+                           : VC__PREREQUEST_UNIMPLEMENTED;
+    do
+        vc__request_call(m);
+    while (draining && atomic_load(&m->outstanding) < target && !atomic_load(&s->core_shutdown));
 
     c->arena = vc_arena_new(0);
     grpc_op op;
@@ -795,15 +820,17 @@ static void vc__on_new(vc__tag *t, bool ok)
     }
     c->request_id = vc__md_value(c, "x-request-id");
 
-    int code = VC_GRPC_OK;
-    if (!m->impl)
+    /* Authentication comes first: an anonymous caller learns nothing, not even which methods
+       exist but are not implemented. */
+    int code = vc__authorize(c);
+    if (code != VC_GRPC_OK)
+        ;
+    else if (!m->impl)
         code = vc_rpc_error(c, VC_GRPC_UNIMPLEMENTED, "%s is not implemented yet", m->path);
-    else if (atomic_load(&s->shutting_down) && m->kind != VC__UNARY)
-        code = vc_rpc_error(c, VC_GRPC_UNAVAILABLE, "server is shutting down");
+    else if (!c->admitted)
+        code = vc_rpc_error(c, VC_GRPC_UNAVAILABLE, "server is shutting down, retry elsewhere");
     else if (vc_rpc_deadline_left_ms(c) <= 0)
         code = vc_rpc_error(c, VC_GRPC_DEADLINE_EXCEEDED, "deadline exceeded before start");
-    else
-        code = vc__authorize(c);
 
     const void *req = NULL;
     if (code == VC_GRPC_OK && m->kind != VC__BIDI) {
@@ -888,8 +915,13 @@ int vc_rpc_server_new(const vc_rpc_server_opts *opts, vc_rpc_server **out)
     if (!s->opts.max_stream_queue)
         s->opts.max_stream_queue = VC__DEFAULT_STREAM_QUEUE;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    atomic_init(&s->shutting_down, false);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_init(&s->draining, false);
+    atomic_init(&s->core_shutdown, false);
     s->t_shutdown.fn = vc__on_shutdown;
     grpc_init();
     s->cq = grpc_completion_queue_create_for_next(NULL);
@@ -1020,9 +1052,9 @@ int vc_rpc_server_start(vc_rpc_server *s, int *bound_port)
 
 void vc_rpc_server_shutdown(vc_rpc_server *s)
 {
-    if (!s->started || atomic_exchange(&s->shutting_down, true))
+    if (!s->started || atomic_exchange(&s->draining, true))
         return;
-    grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+    clock_gettime(CLOCK_MONOTONIC, &s->drain_started);
     /* Open streams would hold the drain forever: end them now. Each is referenced while we
        hold it so it cannot be freed under us. */
     pthread_mutex_lock(&s->mu);
@@ -1045,24 +1077,32 @@ void vc_rpc_server_shutdown(vc_rpc_server *s)
         grpc_server_cancel_all_calls(s->server);
 }
 
-static bool vc__wait_shutdown(vc_rpc_server *s, int timeout_ms)
+static struct timespec vc__after_ms(const struct timespec *from, int64_t ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
+    struct timespec t = *from;
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&s->mu);
-    while (!s->shutdown_done) {
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
-            break;
-    }
-    bool done = s->shutdown_done;
-    pthread_mutex_unlock(&s->mu);
-    return done;
+    return t;
+}
+
+static bool vc__before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Waits on s->cv (mu held) until `until` (CLOCK_MONOTONIC). False on timeout. */
+static bool vc__cv_wait_until(vc_rpc_server *s, const struct timespec *until)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!vc__before(&now, until))
+        return false;
+    /* The condvar uses CLOCK_MONOTONIC (set in vc_rpc_server_new). */
+    return pthread_cond_timedwait(&s->cv, &s->mu, until) == 0;
 }
 
 int vc_rpc_server_drain(vc_rpc_server *s, int timeout_ms)
@@ -1070,15 +1110,54 @@ int vc_rpc_server_drain(vc_rpc_server *s, int timeout_ms)
     if (!s->started)
         return 0;
     vc_rpc_server_shutdown(s);
-    if (vc__wait_shutdown(s, timeout_ms))
-        return 0;
+    struct timespec deadline = vc__after_ms(&s->drain_started, timeout_ms);
+    struct timespec lame_end = vc__after_ms(&s->drain_started, s->opts.lame_duck_ms);
+    if (vc__before(&deadline, &lame_end))
+        lame_end = deadline;
+
+    /* Phase 1, lame duck: new calls are answered UNAVAILABLE (retryable, nothing done) while
+       admitted calls finish. */
     pthread_mutex_lock(&s->mu);
-    int left = (int)s->inflight;
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        bool lame_over = !vc__before(&now, &lame_end);
+        if (lame_over && s->active == 0)
+            break;
+        if (!vc__cv_wait_until(s, lame_over ? &deadline : &lame_end)) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (!vc__before(&now, &deadline))
+                break;
+        }
+    }
+    int left = (int)s->active;
     pthread_mutex_unlock(&s->mu);
-    vc_logf(VC_LOG_WARN, "drain timed out after %d ms: cancelling %d call(s)", timeout_ms, left);
-    grpc_server_cancel_all_calls(s->server);
-    vc__wait_shutdown(s, 60000);
-    return left > 0 ? left : 1;
+
+    /* Phase 2: core shutdown sends GOAWAY and tells us when no call is left. */
+    if (!atomic_exchange(&s->core_shutdown, true))
+        grpc_server_shutdown_and_notify(s->server, s->cq, &s->t_shutdown);
+    if (left > 0) {
+        vc_logf(VC_LOG_WARN, "drain timed out after %d ms: cancelling %d call(s)", timeout_ms,
+                left);
+        grpc_server_cancel_all_calls(s->server);
+    }
+    struct timespec now, until;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    until = vc__after_ms(&now, left > 0 ? 60000 : (timeout_ms > 1000 ? timeout_ms : 1000));
+    pthread_mutex_lock(&s->mu);
+    while (!s->shutdown_done && vc__cv_wait_until(s, &until))
+        ;
+    bool done = s->shutdown_done;
+    pthread_mutex_unlock(&s->mu);
+    if (!done) {
+        grpc_server_cancel_all_calls(s->server);
+        pthread_mutex_lock(&s->mu);
+        until = vc__after_ms(&until, 60000);
+        while (!s->shutdown_done && vc__cv_wait_until(s, &until))
+            ;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return left;
 }
 
 void vc_rpc_server_free(vc_rpc_server *s)

@@ -83,6 +83,9 @@ typedef struct vc_rpc_server_opts {
     const vc_reflection *reflection; /* used to check each method's streaming kind; may be NULL */
     unsigned max_stream_queue;       /* outbound messages queued per stream before it is ended
                                         with RESOURCE_EXHAUSTED (slow reader); 0 = 1024 */
+    unsigned lame_duck_ms;           /* on drain, refuse new calls with UNAVAILABLE for at least
+                                        this long before closing the port (lets load balancers
+                                        notice NOT_SERVING); 0 = close as soon as idle */
     void (*worker_exit)(void);       /* run by each worker thread before it exits (e.g. to
                                         release per-thread database client state); may be NULL */
 } vc_rpc_server_opts;
@@ -98,11 +101,13 @@ int vc_rpc_server_add_service(vc_rpc_server *s, const vc_rpc_service *svc);
 int vc_rpc_server_start(vc_rpc_server *s, int *bound_port);
 /* Fully-qualified names of the registered services, in registration order (for reflection). */
 unsigned vc_rpc_server_service_names(const vc_rpc_server *s, const char **names, unsigned max);
-/* Stops accepting calls; open streams are finished with UNAVAILABLE. Non-blocking, idempotent,
-   callable from any thread. */
+/* Enters lame-duck mode: calls that arrive from now on are answered UNAVAILABLE (nothing done,
+   safe to retry elsewhere); open streams are finished with UNAVAILABLE; admitted calls go on.
+   Non-blocking, idempotent, callable from any thread. */
 void vc_rpc_server_shutdown(vc_rpc_server *s);
-/* Blocks until every in-flight call has ended or `timeout_ms` passed, then cancels what is left.
-   Returns the number of calls it had to cancel. Call after vc_rpc_server_shutdown. */
+/* Blocks until the admitted calls have ended and the lame-duck period passed (or `timeout_ms`
+   since shutdown began), then closes the port (gRPC GOAWAY) and waits for core to finish; calls
+   still running at the timeout are cancelled. Returns how many had to be cancelled. */
 int vc_rpc_server_drain(vc_rpc_server *s, int timeout_ms);
 /* Shuts down (if not yet), drains with a short timeout if needed, joins the workers and frees
    everything. NULL is fine. */

@@ -78,6 +78,9 @@ static const vc_option vc__common_options[] = {
     VC__OPT_R("workers", workers, "16", "RPC worker threads (handlers that may block on the DB)", 1, 1024),
     VC__OPT_R("drain-timeout-ms", drain_timeout_ms, "20000",
               "on SIGTERM, how long in-flight calls may take before they are cancelled", 0, 600000),
+    VC__OPT_R("lame-duck-ms", lame_duck_ms, "500",
+              "on SIGTERM, how long new calls are refused with UNAVAILABLE before the port closes",
+              0, 60000),
     VC__OPT_R("health-interval-ms", health_interval_ms, "1000", "database probe period for grpc.health", 100, 60000),
     VC__OPT("log-level", VC_OPT_STRING, log_level, "info", "debug, info, warn or error"),
     VC__OPT("ready-file", VC_OPT_STRING, ready_file, NULL,
@@ -172,7 +175,7 @@ static int vc__open_db(vc_svc *svc)
         }
     }
     vc_db_opts o = {
-        .host = c->db_host,
+        .host = c->db_socket ? NULL : c->db_host, /* a host makes libmariadb use TCP */
         .port = (unsigned)c->db_port,
         .socket = c->db_socket,
         .user = c->db_user,
@@ -370,6 +373,7 @@ static int vc__build_server(vc_svc *svc)
         .auth = svc->auth,
         .metrics = svc->metrics,
         .reflection = svc->reflection,
+        .lame_duck_ms = (unsigned)svc->cfg->lame_duck_ms,
         .worker_exit = vc_db_thread_end,
     };
     if ((rc = vc_rpc_server_new(&o, &svc->server)) != 0)
@@ -401,7 +405,9 @@ static int vc__migrate(vc_svc *svc)
         usleep(250 * 1000);
     }
     if (rc != 0) {
-        vc_logf(VC_LOG_ERROR, "migration failed: %s", vc_strerror(rc));
+        char why[512];
+        vc_db_pool_errmsg(svc->db, why, sizeof(why));
+        vc_logf(VC_LOG_ERROR, "migration failed: %s (%s)", vc_strerror(rc), why);
         return 1;
     }
     vc_log_fields(VC_LOG_INFO, "migrations applied",

@@ -50,6 +50,7 @@ typedef struct vc_svc_config {
     char *jwt_secret_file;
     int64_t workers;
     int64_t drain_timeout_ms;
+    int64_t lame_duck_ms;
     int64_t health_interval_ms;
     char *log_level;
     char *ready_file;
