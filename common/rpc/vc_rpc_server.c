@@ -334,7 +334,7 @@ static void vc__log_call(vc_rpc_ctx *c, double seconds)
     f[n++] = VC_LOG_S("caller", c->caller.subject[0] ? c->caller.subject : NULL);
     f[n++] = VC_LOG_S("role", c->caller.role ? vc_role_name(c->caller.role) : NULL);
     f[n++] = VC_LOG_S("status", vc_grpc_code_name(code));
-    f[n++] = VC_LOG_D("duration_ms", seconds * 1000.0);
+    f[n++] = VC_LOG_D("duration_ms", (double)(int64_t)(seconds * 1e6) / 1000.0);
     if (c->request_id)
         f[n++] = VC_LOG_S("request_id", c->request_id);
     if (code != VC_GRPC_OK && c->message)
@@ -364,6 +364,8 @@ static void vc__ctx_free(vc_rpc_ctx *c)
         grpc_byte_buffer_destroy(q->bb);
         free(q);
     }
+    if (c->reply) /* never sent: the client was gone before the handler finished */
+        grpc_byte_buffer_destroy(c->reply);
     if (c->payload)
         grpc_byte_buffer_destroy(c->payload);
     if (c->recv_buf)
