@@ -165,9 +165,6 @@ int vc_rpc_client_unary_raw(vc_rpc_client *c, const char *path, const unsigned c
     *reply = NULL;
     *reply_len = 0;
 
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, req_len);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
 
     unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)res;
     int64_t backoff_ms = 50;
@@ -175,7 +172,12 @@ int vc_rpc_client_unary_raw(vc_rpc_client *c, const char *path, const unsigned c
     grpc_slice out = grpc_empty_slice();
     for (int i = 0; i < attempts; i++) {
         res->attempts = i + 1;
+        /* A fresh buffer per attempt: core takes the slices of a sent message. */
+        grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, req_len);
+        grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+        grpc_slice_unref(s);
         rc = vc__attempt(c, path, bb, &out, o, deadline, res);
+        grpc_byte_buffer_destroy(bb);
         if (rc != 0 || res->code != GRPC_STATUS_UNAVAILABLE || i + 1 == attempts)
             break;
         /* Full jitter: sleep a random time up to the current backoff, but not past the
@@ -188,7 +190,6 @@ int vc_rpc_client_unary_raw(vc_rpc_client *c, const char *path, const unsigned c
         if (backoff_ms < 2000)
             backoff_ms *= 2;
     }
-    grpc_byte_buffer_destroy(bb);
     if (rc == 0 && res->code == GRPC_STATUS_OK) {
         size_t n = GRPC_SLICE_LENGTH(out);
         *reply = malloc(n ? n : 1);

@@ -233,6 +233,42 @@ static int vc__write_ready_file(vc_svc *svc, int grpc_port, unsigned metrics_por
     return 0;
 }
 
+/* ---- metrics of the pool ------------------------------------------------------------------ */
+
+#define VC__POOL_GAUGE(fn, field)                                                                  \
+    static double fn(void *arg)                                                                    \
+    {                                                                                              \
+        vc_db_stats st;                                                                            \
+        vc_db_pool_stats(arg, &st);                                                                \
+        return (double)st.field;                                                                   \
+    }
+VC__POOL_GAUGE(vc__g_pool_size, size)
+VC__POOL_GAUGE(vc__g_pool_leased, leased)
+VC__POOL_GAUGE(vc__g_pool_connected, connected)
+VC__POOL_GAUGE(vc__g_pool_lease_waits, lease_waits)
+VC__POOL_GAUGE(vc__g_pool_lease_timeouts, lease_timeouts)
+VC__POOL_GAUGE(vc__g_pool_tx_retries, tx_retries)
+
+static void vc__register_pool_metrics(vc_svc *svc)
+{
+    static const struct {
+        const char *name, *help;
+        vc_metrics_gauge_fn fn;
+    } g[] = {
+        {"vc_db_pool_size", "Configured database connections.", vc__g_pool_size},
+        {"vc_db_pool_leased", "Database connections in use.", vc__g_pool_leased},
+        {"vc_db_pool_connected", "Open database connections.", vc__g_pool_connected},
+        {"vc_db_pool_lease_waits_total", "Leases that waited for a free connection.",
+         vc__g_pool_lease_waits},
+        {"vc_db_pool_lease_timeouts_total", "Leases that gave up waiting.",
+         vc__g_pool_lease_timeouts},
+        {"vc_db_tx_retries_total", "Transactions retried after a deadlock or lock timeout.",
+         vc__g_pool_tx_retries},
+    };
+    for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
+        vc_metrics_gauge(svc->metrics, g[i].name, g[i].help, g[i].fn, svc->db);
+}
+
 /* ---- loop: health probe, jobs, signals ------------------------------------------------------- */
 
 static void vc__health_work(uv_work_t *req)
@@ -484,6 +520,7 @@ int vc_svc_main(const vc_svc_def *def, int argc, char **argv)
         goto out;
     if (vc_health_new(&svc->health) != 0 || !(svc->metrics = vc_metrics_new(def->name)))
         goto out;
+    vc__register_pool_metrics(svc);
     vc__start_loop(svc);
     if (def->init && (rc = def->init(svc, &state)) != 0) {
         vc_logf(VC_LOG_ERROR, "service init failed: %s", vc_strerror(rc));

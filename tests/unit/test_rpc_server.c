@@ -12,6 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -380,6 +384,70 @@ static void test_drain_timeout_cancels(void **state)
     assert_int_not_equal(a.code, VC_GRPC_OK);
 }
 
+/* The client retries UNAVAILABLE with backoff until the server appears (within the deadline). */
+typedef struct late_server {
+    vc_auth *auth;
+    int port;
+    vc_rpc_server *srv;
+} late_server;
+
+static void *start_late(void *p)
+{
+    late_server *ls = p;
+    usleep(300 * 1000);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", ls->port);
+    vc_rpc_server_opts o = {.listen = listen, .workers = 2, .auth = ls->auth};
+    assert_int_equal(vc_rpc_server_new(&o, &ls->srv), 0);
+    assert_int_equal(vc_rpc_server_add_service(ls->srv, &echo_service), 0);
+    int port = 0;
+    assert_int_equal(vc_rpc_server_start(ls->srv, &port), 0);
+    assert_int_equal(port, ls->port);
+    return NULL;
+}
+
+static void test_client_retries_unavailable(void **state)
+{
+    fixture *f = *state;
+    /* A port nobody listens on: take a free one from the kernel and release it. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    close(fd);
+    late_server ls = {.auth = f->auth, .port = ntohs(a.sin_port)};
+    char target[64];
+    snprintf(target, sizeof(target), "127.0.0.1:%d", ls.port);
+    vc_rpc_client *cli;
+    assert_int_equal(vc_rpc_client_new(target, &cli), 0);
+
+    /* Without retries the call fails at once with UNAVAILABLE. */
+    Vctest__V1__EchoRequest req = VCTEST__V1__ECHO_REQUEST__INIT;
+    req.text = "again";
+    ProtobufCMessage *resp = NULL;
+    vc_rpc_result res;
+    vc_rpc_call_opts once = {.bearer = f->reseller_token, .timeout_ms = 2000, .max_attempts = 1};
+    vc_rpc_client_unary(cli, "/vctest.v1.EchoService/Echo", &req.base,
+                        &vctest__v1__echo_response__descriptor, NULL, &resp, &once, &res);
+    assert_int_equal(res.code, VC_GRPC_UNAVAILABLE);
+    assert_int_equal(res.attempts, 1);
+
+    pthread_t th;
+    pthread_create(&th, NULL, start_late, &ls);
+    vc_rpc_call_opts retry = {.bearer = f->reseller_token, .timeout_ms = 8000, .max_attempts = 50};
+    vc_rpc_client_unary(cli, "/vctest.v1.EchoService/Echo", &req.base,
+                        &vctest__v1__echo_response__descriptor, NULL, &resp, &retry, &res);
+    pthread_join(th, NULL);
+    assert_int_equal(res.code, VC_GRPC_OK);
+    assert_true(res.attempts > 1);
+    assert_non_null(resp);
+    assert_string_equal(((Vctest__V1__EchoResponse *)resp)->text, "again");
+    protobuf_c_message_free_unpacked(resp, NULL);
+    vc_rpc_client_free(cli);
+    vc_rpc_server_free(ls.srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +460,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bidi_and_method_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_completes_in_flight_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain_timeout_cancels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_retries_unavailable, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
