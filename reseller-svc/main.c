@@ -2,46 +2,69 @@
  * reseller-svc: voucher templates, issuance against the provider-granted quota, the voucher
  * list, customer credit, the customer wallet and billing deductions (SPEC §1–5).
  *
- * Each service of API.md is registered here with the roles that may call it; the handlers of a
- * service area live in their own file and are added to its table as they are built. Methods
+ * Each area lives in its own file and exports its service table (rs.h); this file holds the
+ * process definition: options, the services with the roles that may call them, jobs. Methods
  * without a handler answer UNIMPLEMENTED but are served and listed by reflection.
  */
 #include <stddef.h>
+#include <stdlib.h>
 
 #include "reseller/v1/billing_service.pb-c.h"
-#include "reseller/v1/customer_service.pb-c.h"
-#include "reseller/v1/quota_service.pb-c.h"
-#include "reseller/v1/review_callback_service.pb-c.h"
-#include "reseller/v1/template_service.pb-c.h"
-#include "reseller/v1/voucher_service.pb-c.h"
 #include "reseller/v1/wallet_service.pb-c.h"
-#include "svc/vc_svc.h"
+#include "rs.h"
 
 extern const unsigned char vc_reseller_descriptor_set[];
 extern const size_t vc_reseller_descriptor_set_len;
 extern const vc_migration vc_reseller_migrations[];
 extern const size_t vc_reseller_migrations_count;
 
-static const vc_rpc_service reseller_services[] = {
-    {.descriptor = &reseller__v1__quota_service__descriptor,
-     .roles = VC_ROLE_RESELLER | VC_ROLE_STAFF | VC_ROLE_SERVICE},
-    {.descriptor = &reseller__v1__template_service__descriptor, .roles = VC_ROLE_RESELLER},
-    {.descriptor = &reseller__v1__voucher_service__descriptor, .roles = VC_ROLE_RESELLER},
-    {.descriptor = &reseller__v1__customer_service__descriptor, .roles = VC_ROLE_RESELLER},
+#define RS_OPT(n, t, field, def, help, lo, hi) {n, t, offsetof(rs_config, field), def, help, lo, hi}
+
+static const vc_option rs_options[] = {
+    RS_OPT("currency", VC_OPT_STRING, currency, "CNY",
+           "settlement currency (ISO 4217) given to a reseller on first contact", 0, 0),
+    RS_OPT("expiry-interval-ms", VC_OPT_INT, expiry_interval_ms, "5000",
+           "how often the expiry sweep looks for due vouchers", 100, 3600000),
+    RS_OPT("expiry-batch", VC_OPT_INT, expiry_batch, "100",
+           "vouchers expired per sweep transaction", 1, 10000),
+};
+
+/* Areas not built yet: registered so the whole API is served and listed. */
+static const vc_rpc_service rs_pending_services[] = {
     {.descriptor = &reseller__v1__wallet_service__descriptor, .roles = VC_ROLE_CUSTOMER},
     {.descriptor = &reseller__v1__billing_service__descriptor, .roles = VC_ROLE_BILLING},
-    {.descriptor = &reseller__v1__review_callback_service__descriptor, .roles = VC_ROLE_SERVICE},
 };
 
 static int reseller_init(vc_svc *svc, void **state)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof(reseller_services) / sizeof(reseller_services[0]); i++) {
-        int rc = vc_svc_add_service(svc, &reseller_services[i]);
+    rs_app *app = calloc(1, sizeof(*app));
+    if (!app)
+        return VC_ENOMEM;
+    app->svc = svc;
+    app->db = vc_svc_db(svc);
+    app->cfg = vc_svc_config_of(svc);
+    *state = app;
+    const vc_rpc_service *tables[] = {
+        rs_quota_service(app),    rs_template_service(app), rs_voucher_service(app),
+        rs_customer_service(app), rs_callback_service(app),
+    };
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        int rc = vc_svc_add_service(svc, tables[i]);
         if (rc != 0)
             return rc;
     }
-    return 0;
+    for (size_t i = 0; i < sizeof(rs_pending_services) / sizeof(rs_pending_services[0]); i++) {
+        int rc = vc_svc_add_service(svc, &rs_pending_services[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return vc_svc_add_job(svc, "expiry", (uint64_t)app->cfg->expiry_interval_ms, rs_expiry_job,
+                          app);
+}
+
+static void reseller_fini(void *state)
+{
+    free(state);
 }
 
 static const vc_svc_def reseller_def = {
@@ -54,7 +77,11 @@ static const vc_svc_def reseller_def = {
     .descriptor_set_len = &vc_reseller_descriptor_set_len,
     .migrations = vc_reseller_migrations,
     .n_migrations = &vc_reseller_migrations_count,
+    .options = rs_options,
+    .n_options = sizeof(rs_options) / sizeof(rs_options[0]),
+    .cfg_size = sizeof(rs_config),
     .init = reseller_init,
+    .fini = reseller_fini,
 };
 
 int main(int argc, char **argv)

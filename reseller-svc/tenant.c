@@ -1,0 +1,95 @@
+/* tenant.c - tenant resolution and shared input validation for reseller-svc. */
+#include <string.h>
+
+#include "rs.h"
+
+int rs_tenant(vc_rpc_ctx *ctx, const char *requested, const char *field, char out[64])
+{
+    const vc_caller *who = vc_rpc_caller(ctx);
+    bool named = requested && *requested;
+    if (who->role == VC_ROLE_RESELLER || who->role == VC_ROLE_CUSTOMER) {
+        /* Never another tenant's data: naming one is refused, not silently ignored. */
+        if (named && strcmp(requested, who->reseller_id) != 0)
+            return vc_rpc_error(ctx, VC_GRPC_PERMISSION_DENIED,
+                                "a reseller token acts for its own reseller only");
+        memcpy(out, who->reseller_id, strlen(who->reseller_id) + 1);
+        return VC_GRPC_OK;
+    }
+    if (!named)
+        return vc_rpc_invalid(ctx, field, "required for %s callers", vc_role_name(who->role));
+    int rc = rs_check_id(ctx, field, requested, true);
+    if (rc != VC_GRPC_OK)
+        return rc;
+    memcpy(out, requested, strlen(requested) + 1);
+    return VC_GRPC_OK;
+}
+
+int rs_reseller_ensure(vc_db_conn *c, const rs_app *app, const char *reseller_id, char cur[4])
+{
+    int rc = vc_db_exec(c,
+                        "INSERT IGNORE INTO resellers (reseller_id, currency_code, created_us) "
+                        "VALUES (?, ?, ?)",
+                        VC_DB_ARGS(vc_db_str(reseller_id), vc_db_str(app->cfg->currency),
+                                   vc_db_i64(vc_now_us())),
+                        NULL);
+    if (rc < 0)
+        return rc;
+    vc_db_rows *rows;
+    rc = vc_db_query(c, "SELECT currency_code FROM resellers WHERE reseller_id = ?",
+                     VC_DB_ARGS(vc_db_str(reseller_id)), &rows);
+    if (rc < 0)
+        return rc;
+    rc = vc_db_next(rows);
+    if (rc == 1)
+        rc = vc_db_copy_str(rows, 0, cur, 4);
+    else if (rc == 0)
+        rc = VC_ENOENT;
+    vc_db_rows_close(rows);
+    return rc;
+}
+
+/* Ids and request ids: printable ASCII without spaces, quotes or separators that would make
+   them awkward in logs, URLs and ledger references. */
+static bool rs__id_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.' || ch == ':' || ch == '@';
+}
+
+static int rs__check_token(vc_rpc_ctx *ctx, const char *field, const char *v, size_t max,
+                           bool required)
+{
+    if (!v || !*v)
+        return required ? vc_rpc_invalid(ctx, field, "is required") : VC_GRPC_OK;
+    size_t n = strlen(v);
+    if (n > max)
+        return vc_rpc_invalid(ctx, field, "must be at most %zu characters", max);
+    for (size_t i = 0; i < n; i++)
+        if (!rs__id_char(v[i]))
+            return vc_rpc_invalid(ctx, field,
+                                  "may contain only letters, digits and - _ . : @");
+    return VC_GRPC_OK;
+}
+
+int rs_check_id(vc_rpc_ctx *ctx, const char *field, const char *value, bool required)
+{
+    return rs__check_token(ctx, field, value, 64, required);
+}
+
+int rs_check_request_id(vc_rpc_ctx *ctx, const char *value)
+{
+    return rs__check_token(ctx, "request_id", value, 128, true);
+}
+
+int rs_check_text(vc_rpc_ctx *ctx, const char *field, const char *value, size_t max, bool required)
+{
+    if (!value || !*value)
+        return required ? vc_rpc_invalid(ctx, field, "is required") : VC_GRPC_OK;
+    size_t n = strlen(value);
+    if (n > max)
+        return vc_rpc_invalid(ctx, field, "must be at most %zu bytes", max);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)value[i] < 0x20 && value[i] != '\n' && value[i] != '\t')
+            return vc_rpc_invalid(ctx, field, "must not contain control characters");
+    return VC_GRPC_OK;
+}

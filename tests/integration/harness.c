@@ -1,0 +1,234 @@
+#include "harness.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "base/vc_err.h"
+#include "ledger/vc_ledger.h"
+
+static const char *env_or_fail(const char *k)
+{
+    const char *v = getenv(k);
+    if (!v || !*v)
+        fail_msg("environment variable %s is not set (run through ctest)", k);
+    return v;
+}
+
+static void admin_exec(const char *sql)
+{
+    vc_db_opts o = {.socket = env_or_fail("VC_TEST_DB_SOCKET"),
+                    .user = env_or_fail("VC_TEST_DB_USER"),
+                    .password = env_or_fail("VC_TEST_DB_PASSWORD"),
+                    .database = env_or_fail("VC_TEST_DB_NAME"),
+                    .pool_size = 1};
+    vc_db_pool *p;
+    assert_int_equal(vc_db_pool_open(&o, &p), 0);
+    vc_db_conn *c;
+    assert_int_equal(vc_db_lease(p, 10000, &c), 0);
+    assert_int_equal(vc_db_exec_text(c, sql, strlen(sql)), 0);
+    vc_db_release(p, c);
+    vc_db_pool_close(p);
+}
+
+static pid_t spawn(const char *log, char *const argv[])
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void build_argv(th_svc *s, const char *bin, bool migrate, const char *const *extra,
+                       char **argv, char *keyfile, char *ready)
+{
+    int n = 0;
+    static char sock[256], user[128], pw[128];
+    snprintf(sock, sizeof(sock), "--db-socket=%s", env_or_fail("VC_TEST_DB_SOCKET"));
+    snprintf(user, sizeof(user), "--db-user=%s", env_or_fail("VC_TEST_DB_USER"));
+    snprintf(pw, sizeof(pw), "--db-password=%s", env_or_fail("VC_TEST_DB_PASSWORD"));
+    static char dbn[160], key[256], rdy[256];
+    snprintf(dbn, sizeof(dbn), "--db-name=%s", s->dbname);
+    snprintf(key, sizeof(key), "--jwt-secret-file=%s", keyfile);
+    snprintf(rdy, sizeof(rdy), "--ready-file=%s", ready);
+    argv[n++] = (char *)bin;
+    argv[n++] = sock;
+    argv[n++] = user;
+    argv[n++] = pw;
+    argv[n++] = dbn;
+    argv[n++] = key;
+    if (migrate) {
+        argv[n++] = "--migrate";
+    } else {
+        argv[n++] = "--listen=127.0.0.1:0";
+        argv[n++] = "--metrics-listen=";
+        argv[n++] = "--lame-duck-ms=0";
+        argv[n++] = "--log-level=warn";
+        argv[n++] = rdy;
+        for (int i = 0; extra && extra[i] && n < 60; i++)
+            argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
+}
+
+void th_start(th_svc *s, const char *binary_env, const char *name, const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    snprintf(s->dbname, sizeof(s->dbname), "%s_%s", env_or_fail("VC_TEST_DB_NAME"), name);
+    const char *bin = env_or_fail(binary_env);
+    char tmpl[] = "/tmp/vcth.XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
+    snprintf(s->log, sizeof(s->log), "%s/service.log", s->dir);
+
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", s->dbname);
+    admin_exec(sql);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE `%s` CHARACTER SET utf8mb4", s->dbname);
+    admin_exec(sql);
+
+    /* A fresh random key per test: tokens from another test never verify here. */
+    unsigned char key[32];
+    FILE *ur = fopen("/dev/urandom", "r");
+    assert_non_null(ur);
+    assert_int_equal(fread(key, 1, sizeof(key), ur), sizeof(key));
+    fclose(ur);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    char keyfile[192], ready[192];
+    snprintf(keyfile, sizeof(keyfile), "%s/jwt.key", s->dir);
+    snprintf(ready, sizeof(ready), "%s/ready", s->dir);
+    FILE *kf = fopen(keyfile, "w");
+    assert_non_null(kf);
+    fputs(hex, kf);
+    fclose(kf);
+    assert_int_equal(vc_auth_new((const unsigned char *)hex, 64, &s->auth), 0);
+
+    char *argv[64];
+    build_argv(s, bin, true, NULL, argv, keyfile, ready);
+    pid_t mp = spawn(s->log, argv);
+    int st = 0;
+    assert_int_equal(waitpid(mp, &st, 0), mp);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        fail_msg("--migrate failed; see %s", s->log);
+
+    build_argv(s, bin, false, extra, argv, keyfile, ready);
+    s->pid = spawn(s->log, argv);
+    for (int i = 0; i < 300; i++) {
+        FILE *rf = fopen(ready, "r");
+        if (rf) {
+            if (fscanf(rf, "grpc_port=%d", &s->port) == 1) {
+                fclose(rf);
+                break;
+            }
+            fclose(rf);
+        }
+        int wst;
+        if (waitpid(s->pid, &wst, WNOHANG) == s->pid)
+            fail_msg("service exited during start-up; see %s", s->log);
+        usleep(50 * 1000);
+    }
+    if (s->port <= 0)
+        fail_msg("service not ready; see %s", s->log);
+    snprintf(s->target, sizeof(s->target), "127.0.0.1:%d", s->port);
+    assert_int_equal(vc_rpc_client_new(s->target, &s->cli), 0);
+
+    vc_db_opts o = {.socket = env_or_fail("VC_TEST_DB_SOCKET"),
+                    .user = env_or_fail("VC_TEST_DB_USER"),
+                    .password = env_or_fail("VC_TEST_DB_PASSWORD"),
+                    .database = s->dbname,
+                    .pool_size = 2};
+    assert_int_equal(vc_db_pool_open(&o, &s->db), 0);
+}
+
+void th_stop(th_svc *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        int st = 0;
+        assert_int_equal(waitpid(s->pid, &st, 0), s->pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            char cmd[256];
+            snprintf(cmd, sizeof(cmd), "tail -n 40 %s >&2", s->log);
+            if (system(cmd) != 0)
+                fprintf(stderr, "(no log)\n");
+            fail_msg("service did not exit 0 after SIGTERM (status %d)", st);
+        }
+        s->pid = 0;
+    }
+    vc_rpc_client_free(s->cli);
+    vc_auth_free(s->auth);
+    if (s->db)
+        vc_db_pool_close(s->db);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", s->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", s->dir);
+    memset(s, 0, sizeof(*s));
+}
+
+char *th_token(th_svc *s, vc_role role, const char *sub, const char *reseller,
+               const char *customer, bool owner, bool finance)
+{
+    vc_caller c = {.role = role, .owner = owner, .finance = finance};
+    snprintf(c.subject, sizeof(c.subject), "%s", sub);
+    if (reseller)
+        snprintf(c.reseller_id, sizeof(c.reseller_id), "%s", reseller);
+    if (customer)
+        snprintf(c.customer_id, sizeof(c.customer_id), "%s", customer);
+    char *tok = NULL;
+    assert_int_equal(vc_auth_mint(s->auth, &c, 3600, &tok), 0);
+    return tok;
+}
+
+int th_call(th_svc *s, const char *token, const char *path, const ProtobufCMessage *req,
+            const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+            vc_rpc_result *res)
+{
+    ProtobufCMessage *r = NULL;
+    vc_rpc_call_opts o = {.bearer = token, .timeout_ms = 30000};
+    assert_int_equal(vc_rpc_client_unary(s->cli, path, req, resp_desc, NULL, &r, &o, res), 0);
+    if (resp)
+        *resp = r;
+    else if (r)
+        protobuf_c_message_free_unpacked(r, NULL);
+    return res->code;
+}
+
+void th_assert_ledger_clean(th_svc *s)
+{
+    vc_db_conn *c;
+    assert_int_equal(vc_db_lease(s->db, 10000, &c), 0);
+    long violations = -1;
+    assert_int_equal(vc_ledger_check(c, NULL, &violations), 0);
+    vc_db_release(s->db, c);
+    assert_int_equal(violations, 0);
+}
+
+int64_t th_query_i64(th_svc *s, const char *sql)
+{
+    vc_db_conn *c;
+    assert_int_equal(vc_db_lease(s->db, 10000, &c), 0);
+    int64_t v = 0;
+    int rc = vc_db_query_i64(c, sql, VC_DB_NOARGS, &v);
+    vc_db_release(s->db, c);
+    assert_true(rc == 0 || rc == VC_ENOENT);
+    return v;
+}
