@@ -223,6 +223,11 @@ bool vc_rpc_should_stop(const vc_rpc_ctx *ctx)
     return atomic_load(&ctx->cancelled) || vc_rpc_deadline_left_ms(ctx) <= 0;
 }
 
+int vc_rpc_error_code(const vc_rpc_ctx *ctx)
+{
+    return ctx->code;
+}
+
 int vc_rpc_error(vc_rpc_ctx *ctx, int code, const char *fmt, ...)
 {
     va_list ap;

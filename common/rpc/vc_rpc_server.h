@@ -132,6 +132,9 @@ bool vc_rpc_should_stop(const vc_rpc_ctx *ctx);
    `return vc_rpc_error(ctx, VC_GRPC_NOT_FOUND, "voucher %s not found", id);`. */
 int vc_rpc_error(vc_rpc_ctx *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The code set so far by vc_rpc_error/vc_rpc_invalid (VC_GRPC_OK when none): lets a handler
+   collect every field violation and then return once. */
+int vc_rpc_error_code(const vc_rpc_ctx *ctx);
 /* Adds a field violation and returns VC_GRPC_INVALID_ARGUMENT. Several may be added; the status
    message lists them all ("invalid argument: page_size: must be 0..1000"). */
 int vc_rpc_invalid(vc_rpc_ctx *ctx, const char *field, const char *fmt, ...)

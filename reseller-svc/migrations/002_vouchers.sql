@@ -179,7 +179,7 @@ CREATE TABLE IF NOT EXISTS applications (
 CREATE TABLE IF NOT EXISTS request_log (
     tenant_id    VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     method       VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-    request_id   VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+    request_id   VARCHAR(200) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
     request_hash CHAR(64) CHARACTER SET ascii NOT NULL,
     response     MEDIUMBLOB NOT NULL,
     created_us   BIGINT NOT NULL,

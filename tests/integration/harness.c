@@ -86,23 +86,19 @@ static void build_argv(th_svc *s, const char *bin, bool migrate, const char *con
     argv[n] = NULL;
 }
 
+static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
+                   const char *const *extra);
+
 void th_start(th_svc *s, const char *binary_env, const char *name, const char *const *extra)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
     snprintf(s->dbname, sizeof(s->dbname), "%s_%s", env_or_fail("VC_TEST_DB_NAME"), name);
-    const char *bin = env_or_fail(binary_env);
-    char tmpl[] = "/tmp/vcth.XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
-    snprintf(s->log, sizeof(s->log), "%s/service.log", s->dir);
-
     char sql[256];
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS `%s`", s->dbname);
     admin_exec(sql);
     snprintf(sql, sizeof(sql), "CREATE DATABASE `%s` CHARACTER SET utf8mb4", s->dbname);
     admin_exec(sql);
-
     /* A fresh random key per test: tokens from another test never verify here. */
     unsigned char key[32];
     FILE *ur = fopen("/dev/urandom", "r");
@@ -112,6 +108,31 @@ void th_start(th_svc *s, const char *binary_env, const char *name, const char *c
     char hex[65];
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    launch(s, env_or_fail(binary_env), hex, true, extra);
+}
+
+void th_start_replica(th_svc *replica, const th_svc *primary, const char *binary_env,
+                      const char *const *extra)
+{
+    memset(replica, 0, sizeof(*replica));
+    snprintf(replica->name, sizeof(replica->name), "%s", primary->name);
+    snprintf(replica->dbname, sizeof(replica->dbname), "%s", primary->dbname);
+    char keyfile[192], hex[80] = "";
+    snprintf(keyfile, sizeof(keyfile), "%s/jwt.key", primary->dir);
+    FILE *kf = fopen(keyfile, "r");
+    assert_non_null(kf);
+    assert_non_null(fgets(hex, sizeof(hex), kf));
+    fclose(kf);
+    launch(replica, env_or_fail(binary_env), hex, false, extra);
+}
+
+static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
+                   const char *const *extra)
+{
+    char tmpl[] = "/tmp/vcth.XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    snprintf(s->dir, sizeof(s->dir), "%s", tmpl);
+    snprintf(s->log, sizeof(s->log), "%s/service.log", s->dir);
     char keyfile[192], ready[192];
     snprintf(keyfile, sizeof(keyfile), "%s/jwt.key", s->dir);
     snprintf(ready, sizeof(ready), "%s/ready", s->dir);
@@ -122,12 +143,14 @@ void th_start(th_svc *s, const char *binary_env, const char *name, const char *c
     assert_int_equal(vc_auth_new((const unsigned char *)hex, 64, &s->auth), 0);
 
     char *argv[64];
-    build_argv(s, bin, true, NULL, argv, keyfile, ready);
-    pid_t mp = spawn(s->log, argv);
-    int st = 0;
-    assert_int_equal(waitpid(mp, &st, 0), mp);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-        fail_msg("--migrate failed; see %s", s->log);
+    if (migrate) {
+        build_argv(s, bin, true, NULL, argv, keyfile, ready);
+        pid_t mp = spawn(s->log, argv);
+        int st = 0;
+        assert_int_equal(waitpid(mp, &st, 0), mp);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fail_msg("--migrate failed; see %s", s->log);
+    }
 
     build_argv(s, bin, false, extra, argv, keyfile, ready);
     s->pid = spawn(s->log, argv);

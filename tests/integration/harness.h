@@ -37,6 +37,10 @@ typedef struct th_svc {
 /* Starts `binary_env` ("VC_TEST_RESELLER_BIN") for test `name` with extra flags (NULL-terminated
    list, may be NULL). Fails the test on error. */
 void th_start(th_svc *s, const char *binary_env, const char *name, const char *const *extra);
+/* Starts a second process of the same binary on the same database as `primary` (a replica:
+   no database reset, no migration), with extra flags. */
+void th_start_replica(th_svc *replica, const th_svc *primary, const char *binary_env,
+                      const char *const *extra);
 /* SIGTERM; asserts a clean exit 0. Frees everything. */
 void th_stop(th_svc *s);
 /* Mints a token; caller frees. reseller/customer may be NULL. finance only for customers. */
