@@ -43,10 +43,9 @@ void vc_migrate_errmsg(char *buf, size_t cap)
 
 /* ---- splitting and checksums --------------------------------------------------------------- */
 
-typedef int (*vc__stmt_cb)(const char *stmt, size_t len, void *arg);
 
 /* Hands the statement accumulated in buf to cb (if not blank) and empties buf. */
-static int vc__emit(char *buf, size_t *blen, vc__stmt_cb cb, void *arg)
+static int vc__emit(char *buf, size_t *blen, vc_sql_stmt_fn cb, void *arg)
 {
     size_t n = *blen;
     while (n > 0 && isspace((unsigned char)buf[n - 1]))
@@ -60,7 +59,7 @@ static int vc__emit(char *buf, size_t *blen, vc__stmt_cb cb, void *arg)
 /* Calls cb for every statement of sql, in order (see vc_migrate.h for the format). Statements
  * are rebuilt from their lines without comments and trailing blanks, which is also the text the
  * checksum covers. Stops at the first cb error and returns it. */
-static int vc__split(const char *sql, vc__stmt_cb cb, void *arg)
+int vc_sql_split(const char *sql, vc_sql_stmt_fn cb, void *arg)
 {
     /* Every statement is at most the whole text, its line breaks included. */
     char *buf = malloc(strlen(sql) + 1);
@@ -106,7 +105,7 @@ static int vc__hash_stmt(const char *stmt, size_t len, void *arg)
 static int vc__checksum(const vc_migration *m, char out[VC__CHECKSUM_LEN + 1])
 {
     uint64_t h = 1469598103934665603ull;
-    int rc = vc__split(m->sql ? m->sql : "", vc__hash_stmt, &h);
+    int rc = vc_sql_split(m->sql ? m->sql : "", vc__hash_stmt, &h);
     if (rc < 0) return rc;
     snprintf(out, VC__CHECKSUM_LEN + 1, "%016" PRIx64, h);
     return 0;
@@ -230,7 +229,7 @@ static int vc__apply_one(vc_db_conn *c, const vc_migration *mi)
     char sum[VC__CHECKSUM_LEN + 1];
     int rc = vc__checksum(mi, sum);
     if (rc < 0) return rc;
-    rc = vc__split(mi->sql, vc__run_stmt, c);
+    rc = vc_sql_split(mi->sql, vc__run_stmt, c);
     if (rc < 0) {
         char detail[sizeof(vc__err)];
         memcpy(detail, vc__err, sizeof(detail));

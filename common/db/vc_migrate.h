@@ -63,4 +63,11 @@ int vc_migrate_check(vc_db_pool *pool, const vc_migration *m, size_t n, int *db_
 /* Copies the text of the calling thread's last vc_migrate failure into buf ("" if none). */
 void vc_migrate_errmsg(char *buf, size_t cap);
 
+/* Splits an SQL script the way migrations are read: a statement ends with ';' at the end of a
+   line; lines starting with '--' are dropped. Calls cb(statement, length) for each, in order,
+   with the statement NUL-terminated in a scratch buffer; stops at the first non-zero cb result
+   and returns it. VC_ENOMEM. */
+typedef int (*vc_sql_stmt_fn)(const char *stmt, size_t len, void *arg);
+int vc_sql_split(const char *sql, vc_sql_stmt_fn cb, void *arg);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include "base/vc_err.h"
 #include "base/vc_time.h"
+#include "db/vc_check.h"
 #include "runtime/vc_log.h"
 
 static bool vc__is_debit(int kind)
@@ -141,47 +142,10 @@ int vc_ledger_posted(vc_db_conn *c, const char *idem_ref, bool *posted)
     return rc == VC_ENOENT ? 0 : rc;
 }
 
-/* Each query returns one row per violation: a description and the offending key. */
-static const char *const vc__checks[] = {
-    /* balance = sum of entries, and = granted - debited + returned, and >= 0 */
-    "SELECT CONCAT('account ', a.reseller_id, '/', a.account, '/', a.owner_id, ': balance ', "
-    "a.balance_minor, ' entries ', COALESCE(e.s, 0), ' totals ', "
-    "a.granted_minor - a.debited_minor + a.returned_minor) "
-    "FROM ledger_accounts a LEFT JOIN (SELECT reseller_id, account, owner_id, "
-    "SUM(amount_minor) s FROM ledger_entries GROUP BY reseller_id, account, owner_id) e "
-    "ON e.reseller_id = a.reseller_id AND e.account = a.account AND e.owner_id = a.owner_id "
-    "WHERE (? IS NULL OR a.reseller_id = ?) AND (a.balance_minor <> COALESCE(e.s, 0) "
-    "OR a.balance_minor < 0 OR a.balance_minor <> a.granted_minor - a.debited_minor + "
-    "a.returned_minor)",
-    /* entries without an account */
-    "SELECT CONCAT('orphan entry ', e.entry_id) FROM ledger_entries e LEFT JOIN ledger_accounts a "
-    "ON e.reseller_id = a.reseller_id AND e.account = a.account AND e.owner_id = a.owner_id "
-    "WHERE (? IS NULL OR e.reseller_id = ?) AND a.reseller_id IS NULL",
-    /* every entry moves its balance exactly by its amount and never below zero */
-    "SELECT CONCAT('entry ', entry_id, ': ', balance_before_minor, ' + ', amount_minor, ' != ', "
-    "balance_after_minor) FROM ledger_entries WHERE (? IS NULL OR reseller_id = ?) AND "
-    "(balance_before_minor + amount_minor <> balance_after_minor OR balance_after_minor < 0 "
-    "OR balance_before_minor < 0 OR amount_minor = 0)",
-};
+/* The checks live in ledger_invariants.sql, embedded at build time (common/CMakeLists.txt). */
+extern const unsigned char vc_ledger_invariants_sql[];
 
-int vc_ledger_check(vc_db_conn *c, const char *reseller_id, long *violations)
+int vc_ledger_check(vc_db_conn *c, long *violations)
 {
-    *violations = 0;
-    for (size_t i = 0; i < sizeof(vc__checks) / sizeof(vc__checks[0]); i++) {
-        vc_db_rows *rows;
-        int rc = vc_db_query(c, vc__checks[i],
-                             VC_DB_ARGS(vc_db_str(reseller_id), vc_db_str(reseller_id)), &rows);
-        if (rc < 0)
-            return rc;
-        while ((rc = vc_db_next(rows)) == 1) {
-            const char *what = NULL;
-            vc_db_get_str(rows, 0, &what, NULL);
-            vc_logf(VC_LOG_ERROR, "ledger invariant violated: %s", what ? what : "?");
-            (*violations)++;
-        }
-        vc_db_rows_close(rows);
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    return vc_check_script(c, (const char *)vc_ledger_invariants_sql, violations);
 }

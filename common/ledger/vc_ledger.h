@@ -72,8 +72,8 @@ int vc_ledger_balance_of(vc_db_conn *c, const char *reseller_id, int account, co
    without touching balances). */
 int vc_ledger_posted(vc_db_conn *c, const char *idem_ref, bool *posted);
 
-/* The invariant checker over every account (reseller_id NULL) or one reseller's. Returns 0 and
-   *violations = number of broken accounts/entries (0 = clean); details go to the log. */
-int vc_ledger_check(vc_db_conn *c, const char *reseller_id, long *violations);
+/* The invariant checker (ledger_invariants.sql beside this file) over every account. Returns 0
+   and *violations = number of broken accounts/entries (0 = clean); details go to the log. */
+int vc_ledger_check(vc_db_conn *c, long *violations);
 
 #endif

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "base/vc_err.h"
+#include "db/vc_check.h"
 #include "ledger/vc_ledger.h"
 
 static const char *env_or_fail(const char *k)
@@ -240,9 +241,24 @@ void th_assert_ledger_clean(th_svc *s)
     vc_db_conn *c;
     assert_int_equal(vc_db_lease(s->db, 10000, &c), 0);
     long violations = -1;
-    assert_int_equal(vc_ledger_check(c, NULL, &violations), 0);
-    vc_db_release(s->db, c);
+    assert_int_equal(vc_ledger_check(c, &violations), 0);
     assert_int_equal(violations, 0);
+    /* The service's own cross-checks, when it has them (reseller-svc/invariants.sql). */
+    const char *script = getenv("VC_TEST_SERVICE_INVARIANTS");
+    if (script && access(script, R_OK) == 0 &&
+        th_query_i64(s, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = "
+                        "DATABASE() AND table_name = 'vouchers'") > 0) {
+        FILE *f = fopen(script, "r");
+        assert_non_null(f);
+        char *text = calloc(1, 1 << 20);
+        size_t n = fread(text, 1, (1 << 20) - 1, f);
+        fclose(f);
+        text[n] = '\0';
+        assert_int_equal(vc_check_script(c, text, &violations), 0);
+        free(text);
+        assert_int_equal(violations, 0);
+    }
+    vc_db_release(s->db, c);
 }
 
 int64_t th_query_i64(th_svc *s, const char *sql)

@@ -166,7 +166,7 @@ static int issue(const char *tok, const char *rid, const char *tpl, const char *
 
 static int64_t remaining(const char *reseller)
 {
-    char sql[256];
+    char sql[1024];
     snprintf(sql, sizeof(sql),
              "SELECT COALESCE(SUM(balance_minor), 0) FROM ledger_accounts WHERE reseller_id = '%s' "
              "AND account = 1",
@@ -366,7 +366,7 @@ static void test_template_locked_after_issue_even_when_racing(void **state)
     assert_int_equal(issue(W.tok_a, "lock-1", tpl, "c-a1", v, &res), VC_GRPC_OK);
     pthread_join(th, NULL);
     /* No edit may have committed after the issue: the voucher copied the newest version. */
-    char sql[256];
+    char sql[1024];
     snprintf(sql, sizeof(sql), "SELECT template_version FROM vouchers WHERE voucher_id = '%s'", v);
     int64_t copied = th_query_i64(&W.s, sql);
     snprintf(sql, sizeof(sql), "SELECT version FROM templates WHERE template_id = '%s'", tpl);
@@ -482,7 +482,7 @@ static void test_withdraw_returns_once_and_refuses_used(void **state)
     assert_int_equal(voucher_status(W.tok_a, v1, NULL),
                      RESELLER__V1__VOUCHER_STATUS__VOUCHER_STATUS_WITHDRAWN);
     /* A customer used v2 (the wallet is another area; mark it as the wallet will). */
-    char sql[256];
+    char sql[1024];
     snprintf(sql, sizeof(sql),
              "UPDATE vouchers SET balance_minor = balance_minor - 1, ever_used = 1 WHERE "
              "voucher_id = '%s'",
@@ -521,7 +521,7 @@ static void test_expiry_returns_unused_once_with_two_sweepers(void **state)
     vc_db_conn *c;
     assert_int_equal(vc_db_lease(W.s.db, 5000, &c), 0);
     for (int i = 0; i < N; i += 2) {
-        char sql[256];
+        char sql[1024];
         snprintf(sql, sizeof(sql),
                  "UPDATE vouchers SET balance_minor = balance_minor - 2500, ever_used = 1 WHERE "
                  "voucher_id = '%s'",
