@@ -998,6 +998,8 @@ static int rs__summary_tx(vc_db_conn *c, void *arg)
     r->status_counts = vc_arena_calloc(s->arena, ST_EXPIRED, sizeof(*r->status_counts));
     r->n_status_counts = 0;
     for (int st = ST_PENDING_REVIEW; st <= ST_EXPIRED && r->status_counts; st++) {
+        if (!counts[st])
+            continue; /* one entry per status that has vouchers */
         Reseller__V1__VoucherStatusCount *sc = vc_arena_alloc(s->arena, sizeof(*sc));
         if (!sc)
             return VC_ENOMEM;

@@ -13,7 +13,7 @@
  *
  * Output: aligned tables or "key  value" views by default (money formatted with the currency,
  * times in RFC 3339 UTC, enum values without their type prefix), or with --json the response
- * message in the proto3 JSON mapping (tools/pbjson.h). Lists fetch one page (--limit is the
+ * message in the proto3 JSON mapping (common/rpc/vc_pbjson.h). Lists fetch one page (--limit is the
  * page size) and tell how to get the next; --all follows next_page_token to the end.
  *
  * Mutations that take a request_id generate one when --request-id is missing and print it on
@@ -40,7 +40,7 @@
 #include "base/vc_err.h"
 #include "base/vc_id.h"
 #include "base/vc_money.h"
-#include "pbjson.h"
+#include "rpc/vc_pbjson.h"
 #include "reseller/v1/customer_service.pb-c.h"
 #include "reseller/v1/quota_service.pb-c.h"
 #include "reseller/v1/template_service.pb-c.h"
@@ -70,7 +70,6 @@ typedef struct ctl_cmd {
     const char *summary;  /* one line for --help */
     const ctl_flag *flags;
     int min_pos, max_pos;
-    bool rpc; /* needs the client (every command but help) */
     int (*run)(ctl *c);
 } ctl_cmd;
 
@@ -116,9 +115,9 @@ static char *ctl_printf(ctl *c, const char *fmt, ...)
 static int usage_error(ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int usage_error(ctl *c, const char *fmt, ...)
 {
+    fputs(CTL_PROG ": ", stderr);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, CTL_PROG ": ");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     if (c->cmd)
@@ -128,14 +127,30 @@ static int usage_error(ctl *c, const char *fmt, ...)
     return CTL_USAGE;
 }
 
+static int flag_index(const ctl_flag *flags, const char *name, size_t len)
+{
+    for (int i = 0; flags && flags[i].name; i++)
+        if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return i;
+    return -1;
+}
+
 /* The value of flag `name` of the running command, NULL when not given. Asking for a flag the
    command does not declare is a programming error, caught by any test that runs the path. */
 static const char *opt(const ctl *c, const char *name)
 {
-    for (size_t i = 0; c->cmd->flags && c->cmd->flags[i].name; i++)
-        if (strcmp(c->cmd->flags[i].name, name) == 0) return c->val[i];
-    fprintf(stderr, CTL_PROG ": internal error: %s has no flag --%s\n", c->cmd->name, name);
-    abort();
+    int i = flag_index(c->cmd->flags, name, strlen(name));
+    if (i < 0) {
+        fprintf(stderr, CTL_PROG ": internal error: %s has no flag --%s\n", c->cmd->name, name);
+        abort();
+    }
+    return c->val[i];
+}
+
+/* Like opt() for a flag only some commands declare: NULL when this one does not. */
+static const char *opt_if_declared(const ctl *c, const char *name)
+{
+    int i = flag_index(c->cmd->flags, name, strlen(name));
+    return i < 0 ? NULL : c->val[i];
 }
 
 static bool has(const ctl *c, const char *name)
@@ -306,7 +321,7 @@ static const char *money(ctl *c, int64_t minor, const char *cur)
         if (i && (digits - i) % 3 == 0) *o++ = ',';
         *o++ = *p++;
     }
-    strcpy(o, p);
+    memcpy(o, p, strlen(p) + 1); /* the decimals and the currency */
     return out;
 }
 
@@ -415,6 +430,8 @@ static int need_currency(ctl *c)
 {
     if (c->currency[0]) return 0;
     Reseller__V1__GetQuotaRequest req = RESELLER__V1__GET_QUOTA_REQUEST__INIT;
+    const char *reseller = opt_if_declared(c, "reseller"); /* staff acting for a reseller */
+    req.reseller_id = (char *)(reseller ? reseller : "");
     Reseller__V1__GetQuotaResponse *r;
     int st = call(c, "/reseller.v1.QuotaService/GetQuota", &req.base,
                   &reseller__v1__get_quota_response__descriptor, &r, true, NULL);
@@ -574,16 +591,16 @@ typedef void (*ctl_row_fn)(ctl *c, ctl_table *t, const ProtobufCMessage *item);
 
 typedef struct ctl_list {
     const char *path;
-    ProtobufCMessage *req; /* has page_size / page_token, pointed to below */
-    int32_t *page_size;
-    char **page_token;
+    ProtobufCMessage *req; /* a List request: page_size and page_token are set here */
     const ProtobufCMessageDescriptor *resp_desc;
     const char *items; /* the repeated field of the response */
     ctl_table *table;  /* header row already added */
     ctl_row_fn row;
 } ctl_list;
 
-static const void *member_at(const ProtobufCMessage *m, const char *field, bool quantifier)
+/* Address of a field (or of its quantifier: n_ count, has_ flag, oneof case) found by name: list
+   requests and responses share field names but not C types. */
+static void *member_at(const ProtobufCMessage *m, const char *field, bool quantifier)
 {
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(m->descriptor, field);
@@ -592,7 +609,7 @@ static const void *member_at(const ProtobufCMessage *m, const char *field, bool 
                 field);
         abort();
     }
-    return (const char *)m + (quantifier ? f->quantifier_offset : f->offset);
+    return (char *)m + (quantifier ? f->quantifier_offset : f->offset);
 }
 
 /* --all: appends the items of one more page to the JSON of the first page, so that the output
@@ -634,8 +651,9 @@ static int list_run(ctl *c, ctl_list *l)
     int64_t limit = 0;
     int st = int_arg(c, "limit", 1, 1000, &limit);
     if (st) return st;
-    *l->page_size = (int32_t)limit;
-    *l->page_token = (char *)opt_or(c, "page-token", "");
+    char **page_token = member_at(l->req, "page_token", false);
+    *(int32_t *)member_at(l->req, "page_size", false) = (int32_t)limit;
+    *page_token = (char *)opt_or(c, "page-token", "");
     bool all = has(c, "all");
     json_t *acc = NULL;
     const char *next = "";
@@ -660,7 +678,7 @@ static int list_run(ctl *c, ctl_list *l)
             st = CTL_FAIL;
             break;
         }
-        *l->page_token = (char *)next;
+        *page_token = (char *)next;
     }
     if (c->json) {
         if (all && st == 0) return list_print_json(acc);
@@ -673,12 +691,12 @@ static int list_run(ctl *c, ctl_list *l)
     return 0;
 }
 
+/* clang-format off */
 #define PAGE_FLAGS                                                                                 \
     {"limit", "N", "page size, 1-1000 (server default 50)"},                                       \
-        {"page-token", "T", "continue after a previous page"},                                     \
-    {                                                                                              \
-        "all", NULL, "follow next_page_token to the last page"                                     \
-    }
+    {"page-token", "T", "continue after a previous page"},                                         \
+    {"all", NULL, "follow next_page_token to the last page"}
+/* clang-format on */
 
 /* ---- quota ---------------------------------------------------------------------------------- */
 
@@ -762,14 +780,12 @@ static int cmd_entries(ctl *c)
     ctl_table t;
     table_init(&t, c, "lllrrlt");
     table_row(&t, "TIME", "ACCOUNT", "KIND", "AMOUNT", "BALANCE AFTER", "REFERENCE", "REASON");
-    ctl_list l = {"/reseller.v1.QuotaService/ListQuotaEntries",
-                  &req.base,
-                  &req.page_size,
-                  &req.page_token,
-                  &reseller__v1__list_quota_entries_response__descriptor,
-                  "entries",
-                  &t,
-                  entry_row};
+    ctl_list l = {.path = "/reseller.v1.QuotaService/ListQuotaEntries",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_quota_entries_response__descriptor,
+                  .items = "entries",
+                  .table = &t,
+                  .row = entry_row};
     return list_run(c, &l);
 }
 
@@ -860,14 +876,12 @@ static int cmd_applications(ctl *c)
     table_init(&t, c, "llrrlllt");
     table_row(&t, "APPLICATION", "KIND", "REQUESTED", "GRANTED", "STATE", "SUBMITTED", "DUE",
               "JUSTIFICATION");
-    ctl_list l = {"/reseller.v1.QuotaService/ListApplications",
-                  &req.base,
-                  &req.page_size,
-                  &req.page_token,
-                  &reseller__v1__list_applications_response__descriptor,
-                  "applications",
-                  &t,
-                  application_row};
+    ctl_list l = {.path = "/reseller.v1.QuotaService/ListApplications",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_applications_response__descriptor,
+                  .items = "applications",
+                  .table = &t,
+                  .row = application_row};
     return list_run(c, &l);
 }
 
@@ -980,14 +994,12 @@ static int cmd_tpl_list(ctl *c)
     ctl_table t;
     table_init(&t, c, "ltrllrl");
     table_row(&t, "TEMPLATE", "NAME", "FACE VALUE", "FUNDING", "STATE", "ISSUED", "CREATED");
-    ctl_list l = {"/reseller.v1.TemplateService/ListTemplates",
-                  &req.base,
-                  &req.page_size,
-                  &req.page_token,
-                  &reseller__v1__list_templates_response__descriptor,
-                  "templates",
-                  &t,
-                  template_row};
+    ctl_list l = {.path = "/reseller.v1.TemplateService/ListTemplates",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_templates_response__descriptor,
+                  .items = "templates",
+                  .table = &t,
+                  .row = template_row};
     return list_run(c, &l);
 }
 
@@ -1003,24 +1015,25 @@ static int cmd_tpl_get(ctl *c)
     return 0;
 }
 
+/* clang-format off */
 #define TEMPLATE_FLAGS                                                                             \
-    {"name", "N", "display name"}, {"face", "AMOUNT", "face value in major units, e.g. 100.00"},   \
-        {"funding", "provider|reseller", "provider-funded (reviewed, uses quota) or own cost"},    \
-        {"products", "a,b", "only these product codes"},                                           \
-        {"all", NULL, "all products (with --exclude: all but those)"},                             \
-        {"exclude", "x,y", "products excluded from --all"},                                        \
-        {"modes", "prepaid,postpaid", "payment modes the voucher applies to"},                     \
-        {"days", "N", "valid N days from activation"},                                             \
-        {"from", "RFC3339", "fixed validity window start"},                                        \
-        {"until", "RFC3339", "fixed validity window end"},                                         \
-        {"min-order", "AMOUNT", "minimum order amount"},                                           \
-        {"min-months", "N", "prepaid: shortest purchase duration"},                                \
-        {"max-months", "N", "prepaid: longest purchase duration"},                                 \
-        {"multi-use", NULL, "keeps its balance across orders (default single-use)"},               \
-        {"single-use", NULL, "one order uses it"},                                                 \
-    {                                                                                              \
-        "remarks", "T", "free text"                                                                \
-    }
+    {"name", "N", "display name"},                                                                 \
+    {"face", "AMOUNT", "face value in major units, e.g. 100.00"},                                  \
+    {"funding", "provider|reseller", "provider-funded (reviewed, uses quota) or own cost"},        \
+    {"products", "a,b", "only these product codes"},                                               \
+    {"all", NULL, "all products (with --exclude: all but those)"},                                 \
+    {"exclude", "x,y", "products excluded from --all"},                                            \
+    {"modes", "prepaid,postpaid", "payment modes the voucher applies to"},                         \
+    {"days", "N", "valid N days from activation"},                                                 \
+    {"from", "RFC3339", "fixed validity window start"},                                            \
+    {"until", "RFC3339", "fixed validity window end"},                                             \
+    {"min-order", "AMOUNT", "minimum order amount"},                                               \
+    {"min-months", "N", "prepaid: shortest purchase duration"},                                    \
+    {"max-months", "N", "prepaid: longest purchase duration"},                                     \
+    {"multi-use", NULL, "keeps its balance across orders (default single-use)"},                   \
+    {"single-use", NULL, "one order uses it"},                                                     \
+    {"remarks", "T", "free text"}
+/* clang-format on */
 
 /* Records an update_mask path for a flag that was given. */
 typedef struct tpl_mask {
@@ -1263,14 +1276,12 @@ static int cmd_cust_list(ctl *c)
     ctl_table t;
     table_init(&t, c, "ltlrrrl");
     table_row(&t, "CUSTOMER", "NAME", "EMAIL", "CREDIT", "USED", "AVAILABLE", "CREATED");
-    ctl_list l = {"/reseller.v1.CustomerService/ListCustomers",
-                  &req.base,
-                  &req.page_size,
-                  &req.page_token,
-                  &reseller__v1__list_customers_response__descriptor,
-                  "customers",
-                  &t,
-                  customer_row};
+    ctl_list l = {.path = "/reseller.v1.CustomerService/ListCustomers",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_customers_response__descriptor,
+                  .items = "customers",
+                  .table = &t,
+                  .row = customer_row};
     return list_run(c, &l);
 }
 
@@ -1420,14 +1431,12 @@ static int cmd_vch_list(ctl *c)
     table_init(&t, c, "lltrrllll");
     table_row(&t, "VOUCHER", "CUSTOMER", "NAME", "FACE VALUE", "BALANCE", "STATUS", "REVIEW",
               "EXPIRES", "ISSUED");
-    ctl_list l = {"/reseller.v1.VoucherService/ListVouchers",
-                  &req.base,
-                  &req.page_size,
-                  &req.page_token,
-                  &reseller__v1__list_vouchers_response__descriptor,
-                  "vouchers",
-                  &t,
-                  voucher_row};
+    ctl_list l = {.path = "/reseller.v1.VoucherService/ListVouchers",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_vouchers_response__descriptor,
+                  .items = "vouchers",
+                  .table = &t,
+                  .row = voucher_row};
     return list_run(c, &l);
 }
 
@@ -1505,48 +1514,46 @@ static int cmd_summary(ctl *c)
 
 static const ctl_cmd commands[] = {
     {"quota", "[--reseller ID]", "voucher quota, credit pool and own-cost issued (GetQuota)",
-     quota_flags, 0, 0, true, cmd_quota},
+     quota_flags, 0, 0, cmd_quota},
     {"entries", "[--account quota|pool] [--kind K] [--reference ID] [--limit N] [--all]",
-     "the quota/pool ledger, newest first (ListQuotaEntries)", entries_flags, 0, 0, true,
-     cmd_entries},
+     "the quota/pool ledger, newest first (ListQuotaEntries)", entries_flags, 0, 0, cmd_entries},
     {"apply", "--kind quota|pool --amount 1000.00 --reason TEXT [--request-id ID]",
-     "apply for voucher quota or credit pool (ApplyForQuota)", apply_flags, 0, 0, true, cmd_apply},
+     "apply for voucher quota or credit pool (ApplyForQuota)", apply_flags, 0, 0, cmd_apply},
     {"applications", "[--kind quota|pool] [--state S[,S]] [--limit N] [--all]",
-     "quota and pool applications, newest first (ListApplications)", applications_flags, 0, 0, true,
+     "quota and pool applications, newest first (ListApplications)", applications_flags, 0, 0,
      cmd_applications},
     {"templates list",
      "[--name S] [--product P] [--state editable|locked] [--funding F] [--limit N] [--all]",
-     "search templates, newest first (ListTemplates)", tpl_list_flags, 0, 0, true, cmd_tpl_list},
-    {"templates get", "ID", "one template (GetTemplate)", NULL, 1, 1, true, cmd_tpl_get},
+     "search templates, newest first (ListTemplates)", tpl_list_flags, 0, 0, cmd_tpl_list},
+    {"templates get", "ID", "one template (GetTemplate)", NULL, 1, 1, cmd_tpl_get},
     {"templates create",
      "--name N --face 100.00 --funding provider|reseller [--products a,b | --all [--exclude x,y]] "
      "--modes prepaid,postpaid (--days N | --from RFC3339 --until RFC3339) [--min-order 10.00] "
      "[--min-months N] [--max-months N] [--multi-use] [--remarks T] [--request-id ID]",
-     "create a template (CreateTemplate)", tpl_create_flags, 0, 0, true, cmd_tpl_create},
+     "create a template (CreateTemplate)", tpl_create_flags, 0, 0, cmd_tpl_create},
     {"templates update", "ID --etag E [template flags: only those given are changed]",
-     "edit a template not yet issued from (UpdateTemplate)", tpl_update_flags, 1, 1, true,
+     "edit a template not yet issued from (UpdateTemplate)", tpl_update_flags, 1, 1,
      cmd_tpl_update},
     {"customers create", "--id ACCOUNT --name N [--email E] [--phone P] [--remarks T]",
-     "add a customer account (CreateCustomer)", cust_create_flags, 0, 0, true, cmd_cust_create},
+     "add a customer account (CreateCustomer)", cust_create_flags, 0, 0, cmd_cust_create},
     {"customers list", "[--query Q] [--exhausted] [--limit N] [--all]",
-     "customers with their credit (ListCustomers)", cust_list_flags, 0, 0, true, cmd_cust_list},
-    {"customers get", "ID", "one customer with its credit (GetCustomer)", NULL, 1, 1, true,
-     cmd_cust_get},
+     "customers with their credit (ListCustomers)", cust_list_flags, 0, 0, cmd_cust_list},
+    {"customers get", "ID", "one customer with its credit (GetCustomer)", NULL, 1, 1, cmd_cust_get},
     {"issue", "--template ID --customer ID [--remarks T] [--request-id ID]",
-     "issue one voucher (IssueVoucher)", issue_flags, 0, 0, true, cmd_issue},
+     "issue one voucher (IssueVoucher)", issue_flags, 0, 0, cmd_issue},
     {"batch-issue", "--template ID --customers a,b,c [--remarks T] [--request-id ID]",
      "issue a template to many customers, per-item results (BatchIssueVouchers)", batch_flags, 0, 0,
-     true, cmd_batch},
+     cmd_batch},
     {"vouchers list",
      "[--status S[,S]] [--review S[,S]] [--customer ID] [--template ID] [--limit N] [--all]",
-     "vouchers, newest issue first (ListVouchers)", vch_list_flags, 0, 0, true, cmd_vch_list},
-    {"vouchers get", "ID", "one voucher (GetVoucher)", NULL, 1, 1, true, cmd_vch_get},
+     "vouchers, newest issue first (ListVouchers)", vch_list_flags, 0, 0, cmd_vch_list},
+    {"vouchers get", "ID", "one voucher (GetVoucher)", NULL, 1, 1, cmd_vch_get},
     {"cancel", "VOUCHER_ID", "cancel the review of a pending voucher (CancelReview)", NULL, 1, 1,
-     true, cmd_cancel},
+     cmd_cancel},
     {"withdraw", "VOUCHER_ID [--reason T]", "withdraw an unused active voucher (WithdrawVoucher)",
-     withdraw_flags, 1, 1, true, cmd_withdraw},
+     withdraw_flags, 1, 1, cmd_withdraw},
     {"summary", "", "issued amounts, quota and counts per status (GetIssuanceSummary)", NULL, 0, 0,
-     true, cmd_summary},
+     cmd_summary},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -1571,7 +1578,8 @@ static void print_flags(const ctl_flag *f)
 
 static void print_help(const char *group)
 {
-    printf("usage: " CTL_PROG " [global flags] <command> [args]\n\nCommands:\n");
+    printf("usage: " CTL_PROG " [--addr HOST:PORT] [--token JWT] [--json] [--currency CUR] "
+           "<command> [args]\n\nCommands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++) {
         size_t gl = group ? strlen(group) : 0;
         if (group && (strncmp(commands[i].name, group, gl) != 0 || commands[i].name[gl] != ' '))
@@ -1619,13 +1627,6 @@ static int find_command(ctl *c, int argc, char **argv, int *i)
             return 0;
         }
     return usage_error(c, "unknown command \"%s %s\"", w, sub);
-}
-
-static int flag_index(const ctl_flag *flags, const char *name, size_t len)
-{
-    for (int i = 0; flags && flags[i].name; i++)
-        if (strlen(flags[i].name) == len && strncmp(flags[i].name, name, len) == 0) return i;
-    return -1;
 }
 
 static int set_global(ctl *c, int idx, const char *v)

@@ -1,5 +1,5 @@
 /* pbjson.c - descriptor-driven protobuf-c -> JSON rendering (proto3 JSON mapping). */
-#include "pbjson.h"
+#include "rpc/vc_pbjson.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -442,13 +442,13 @@ static int pbj__well_known(const ProtobufCMessage *m, json_t **out)
 static int pbj__set_field(json_t *obj, const ProtobufCFieldDescriptor *f, json_t *v)
 {
     char small[128];
-    char *name = small;
-    size_t need = strlen(f->name) + 1;
-    if (need > sizeof(small) && (name = malloc(need)) == NULL) {
+    size_t need = strlen(f->name) + 1; /* the JSON name is never longer */
+    char *name = need <= sizeof(small) ? small : malloc(need);
+    if (!name) {
         json_decref(v);
         return VC_ENOMEM;
     }
-    vc_pbjson_field_name(f->name, name, need > sizeof(small) ? need : sizeof(small));
+    vc_pbjson_field_name(f->name, name, need);
     int rc = json_object_set_new(obj, name, v) == 0 ? 0 : VC_ENOMEM; /* v is consumed either way */
     if (name != small) free(name);
     return rc;

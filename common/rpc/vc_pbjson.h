@@ -1,5 +1,5 @@
 /*
- * pbjson.h - renders any protobuf-c message as JSON following the proto3 JSON mapping, driven
+ * vc_pbjson.h - renders any protobuf-c message as JSON following the proto3 JSON mapping, driven
  * only by the message descriptors (no per-type code), for CLIs and debugging output.
  *
  * The mapping (https://protobuf.dev/programming-guides/proto3/#json), as implemented here:
