@@ -2,37 +2,64 @@
  * approval-svc: the provider's review queue with its business-day SLA, staff decisions, the
  * holiday calendar, and reliable callbacks to reseller-svc (SPEC §6).
  *
- * Each service of API.md is registered here with the roles that may call it; handlers live in
- * one file per area and join the tables as they are built. Methods without a handler answer
- * UNIMPLEMENTED but are served and listed by reflection.
+ * Each area lives in its own file and exports its service table (as.h); this file holds the
+ * process definition: options, services, jobs.
  */
 #include <stddef.h>
+#include <stdlib.h>
+#include <time.h>
 
-#include "approval/v1/calendar_service.pb-c.h"
-#include "approval/v1/review_service.pb-c.h"
-#include "approval/v1/staff_service.pb-c.h"
-#include "svc/vc_svc.h"
+#include "as.h"
+#include "runtime/vc_log.h"
 
 extern const unsigned char vc_approval_descriptor_set[];
 extern const size_t vc_approval_descriptor_set_len;
 extern const vc_migration vc_approval_migrations[];
 extern const size_t vc_approval_migrations_count;
 
-static const vc_rpc_service approval_services[] = {
-    {.descriptor = &approval__v1__review_service__descriptor, .roles = VC_ROLE_SERVICE},
-    {.descriptor = &approval__v1__staff_service__descriptor, .roles = VC_ROLE_STAFF},
-    {.descriptor = &approval__v1__calendar_service__descriptor, .roles = VC_ROLE_STAFF},
+#define AS_OPT(n, t, field, def, help, lo, hi) {n, t, offsetof(as_config, field), def, help, lo, hi}
+
+static const vc_option as_options[] = {
+    AS_OPT("time-zone", VC_OPT_STRING, time_zone, "Asia/Shanghai",
+           "IANA time zone of the business calendar (due times, decisions per day)", 0, 0),
+    AS_OPT("business-days", VC_OPT_INT, business_days, "3",
+           "review SLA in business days when a submission does not ask for one", 1, 3),
+    AS_OPT("claim-ttl-s", VC_OPT_INT, claim_ttl_s, "1800", "default length of a ticket claim", 10,
+           86400),
+    AS_OPT("claim-max-s", VC_OPT_INT, claim_max_s, "28800", "longest claim a reviewer may take",
+           10, 86400),
+    AS_OPT("reseller-addr", VC_OPT_STRING, reseller_addr, "127.0.0.1:50051",
+           "reseller-svc address outcomes are delivered to", 0, 0),
+    AS_OPT("outbox-interval-ms", VC_OPT_INT, outbox_interval_ms, "500",
+           "how often pending outcomes are (re)delivered", 50, 60000),
 };
 
 static int approval_init(vc_svc *svc, void **state)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof(approval_services) / sizeof(approval_services[0]); i++) {
-        int rc = vc_svc_add_service(svc, &approval_services[i]);
+    as_app *app = calloc(1, sizeof(*app));
+    if (!app)
+        return VC_ENOMEM;
+    app->svc = svc;
+    app->db = vc_svc_db(svc);
+    app->cfg = vc_svc_config_of(svc);
+    *state = app;
+    /* Business-local time for localtime_r/mktime; no other thread runs yet. */
+    if (setenv("TZ", app->cfg->time_zone, 1) != 0)
+        return VC_EINVAL;
+    tzset();
+    const vc_rpc_service *tables[] = {as_review_service(app), as_staff_service(app),
+                                      as_calendar_service(app)};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        int rc = vc_svc_add_service(svc, tables[i]);
         if (rc != 0)
             return rc;
     }
     return 0;
+}
+
+static void approval_fini(void *state)
+{
+    free(state);
 }
 
 static const vc_svc_def approval_def = {
@@ -45,7 +72,11 @@ static const vc_svc_def approval_def = {
     .descriptor_set_len = &vc_approval_descriptor_set_len,
     .migrations = vc_approval_migrations,
     .n_migrations = &vc_approval_migrations_count,
+    .options = as_options,
+    .n_options = sizeof(as_options) / sizeof(as_options[0]),
+    .cfg_size = sizeof(as_config),
     .init = approval_init,
+    .fini = approval_fini,
 };
 
 int main(int argc, char **argv)
