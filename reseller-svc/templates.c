@@ -436,7 +436,7 @@ static long rs__text_chars(const char *s, bool multiline)
     const unsigned char *p = (const unsigned char *)s;
     long n = 0;
     while (*p) {
-        unsigned c = *p, more, cp;
+        unsigned c = *p;
         if (c < 0x80) {
             if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c == 0x7f)
                 return RS__TEXT_CONTROL;
@@ -444,15 +444,11 @@ static long rs__text_chars(const char *s, bool multiline)
             n++;
             continue;
         }
-        if (c >= 0xc2 && c <= 0xdf)
-            more = 1, cp = c & 0x1f;
-        else if (c >= 0xe0 && c <= 0xef)
-            more = 2, cp = c & 0x0f;
-        else if (c >= 0xf0 && c <= 0xf4)
-            more = 3, cp = c & 0x07;
-        else
-            return RS__TEXT_BAD_UTF8;
-        for (unsigned i = 1; i <= more; i++) { /* a NUL fails the test: no overread */
+        /* Stray continuation bytes, overlong C0/C1 leads and leads beyond U+10FFFF. */
+        if (c < 0xc2 || c > 0xf4) return RS__TEXT_BAD_UTF8;
+        unsigned more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1; /* continuation bytes */
+        unsigned cp = c & (0x3fu >> more);                 /* payload bits of the lead */
+        for (unsigned i = 1; i <= more; i++) {             /* a NUL fails the test: no overread */
             if ((p[i] & 0xc0) != 0x80) return RS__TEXT_BAD_UTF8;
             cp = (cp << 6) | (p[i] & 0x3f);
         }
@@ -634,7 +630,8 @@ static int rs__check_conditions(vc_rpc_ctx *ctx, const Reseller__V1__UsageCondit
         months =
             rs__also(months, rs__check_month_field(ctx, "template.conditions.max_purchase_months",
                                                    c->max_purchase_months));
-    /* With only one bound in the mask, the pair is checked against the stored other bound. */
+    /* Both bounds given: check the pair here. With one, rs__update_tx checks it against the
+       stored other bound after merging. */
     if (months == VC_GRPC_OK && (fields & RS__F_MIN_MONTHS) && (fields & RS__F_MAX_MONTHS))
         months = rs__check_months(ctx, c->min_purchase_months, c->max_purchase_months);
     rc = rs__also(rc, months);
@@ -1128,16 +1125,23 @@ static int rs__list(vc_db_conn *c, vc_arena *a, const char *tenant, const rs__fi
     resp->templates = vc_arena_alloc(a, (size_t)pg->limit * sizeof(*resp->templates));
     if (!resp->templates) rc = VC_ENOMEM;
     rs_template row;
-    while (rc == 0 && (rc = vc_db_next(rows)) == 1) {
-        rc = 0;
-        if (resp->n_templates == (size_t)pg->limit) { /* one more exists: next page */
-            resp->next_page_token = vc_page_token(a, row.created_us, row.template_id);
-            rc = resp->next_page_token ? 1 : VC_ENOMEM;
-            break;
-        }
+    size_t n = 0;
+    int more = 0;
+    int64_t last_key = 0;
+    /* LIMIT asked for one row more than the page: when it comes, another page exists. */
+    while (rc == 0 && (more = vc_db_next(rows)) == 1 && n < (size_t)pg->limit) {
         rc = rs__template_read(rows, a, &row);
-        if (rc == 0) rc = rs_template_to_pb(a, tenant, &row, &resp->templates[resp->n_templates]);
-        if (rc == 0) resp->n_templates++;
+        if (rc == 0) rc = rs_template_to_pb(a, tenant, &row, &resp->templates[n]);
+        if (rc == 0) {
+            last_key = row.created_us;
+            n++;
+        }
+    }
+    if (rc == 0 && more < 0) rc = more;
+    resp->n_templates = n;
+    if (rc == 0 && more == 1 && n > 0) {
+        resp->next_page_token = vc_page_token(a, last_key, resp->templates[n - 1]->template_id);
+        if (!resp->next_page_token) rc = VC_ENOMEM;
     }
     vc_db_rows_close(rows);
     return rc < 0 ? rc : 0;
