@@ -78,7 +78,7 @@ int rs_check_id(vc_rpc_ctx *ctx, const char *field, const char *value, bool requ
 
 int rs_check_request_id(vc_rpc_ctx *ctx, const char *value)
 {
-    return rs__check_token(ctx, "request_id", value, 128, true);
+    return rs__check_token(ctx, "request_id", value, 64, true); /* the API contract: 1-64 */
 }
 
 int rs_check_text(vc_rpc_ctx *ctx, const char *field, const char *value, size_t max, bool required)

@@ -505,8 +505,6 @@ static int batch_issue(vc_rpc_ctx *ctx, const void *req_, void *resp_)
                 break;
             }
     }
-    if (req->request_id && strlen(req->request_id) > 128 - 1)
-        vc_rpc_invalid(ctx, "request_id", "must be at most 127 characters for a batch");
     if (vc_rpc_error_code(ctx) == VC_GRPC_INVALID_ARGUMENT)
         return VC_GRPC_INVALID_ARGUMENT;
 
