@@ -30,25 +30,6 @@
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
 /* Runs fn on a leased connection outside a transaction (reads: no BEGIN/COMMIT round trips). */
-static int rs__read(rs_app *app, vc_db_tx_fn fn, void *arg)
-{
-    vc_db_conn *c;
-    int rc = vc_db_lease(app->db, VC_DB_DEFAULT_TIMEOUT, &c);
-    if (rc < 0) return rc;
-    rc = fn(c, arg);
-    vc_db_release(app->db, c);
-    return rc;
-}
-
-/* Column `col` of the current row copied into the arena; SQL NULL becomes "". NULL on ENOMEM. */
-static char *rs__col_str(vc_db_rows *r, unsigned col, vc_arena *a)
-{
-    const char *s;
-    size_t n = 0;
-    if (vc_db_get_str(r, col, &s, &n) != 0) return (char *)protobuf_c_empty_string;
-    return vc_arena_strndup(a, s, n);
-}
-
 /* True when column `col` holds exactly `s`. */
 static bool rs__col_eq(vc_db_rows *r, unsigned col, const char *s)
 {
@@ -75,15 +56,15 @@ static int rs__customer_from_row(vc_db_rows *r, vc_arena *a, Reseller__V1__Custo
     reseller__v1__customer_credit__init(cr);
     int64_t created = 0;
     vc_db_get_i64(r, 6, &created);
-    cu->customer_id = rs__col_str(r, 0, a);
-    cu->reseller_id = rs__col_str(r, 1, a);
-    cu->name = rs__col_str(r, 2, a);
-    cu->email = rs__col_str(r, 3, a);
-    cu->phone = rs__col_str(r, 4, a);
-    cu->remarks = rs__col_str(r, 5, a);
+    cu->customer_id = vc_db_arena_str(r, 0, a);
+    cu->reseller_id = vc_db_arena_str(r, 1, a);
+    cu->name = vc_db_arena_str(r, 2, a);
+    cu->email = vc_db_arena_str(r, 3, a);
+    cu->phone = vc_db_arena_str(r, 4, a);
+    cu->remarks = vc_db_arena_str(r, 5, a);
     cu->create_time = vc_ts_new(a, created);
     /* No credit before SetCustomerCredit exists: zero, hence not exhausted. */
-    cr->currency_code = rs__col_str(r, 7, a);
+    cr->currency_code = vc_db_arena_str(r, 7, a);
     cu->credit = cr;
     if (!cu->customer_id || !cu->reseller_id || !cu->name || !cu->email || !cu->phone ||
         !cu->remarks || !cu->create_time || !cr->currency_code)
@@ -283,7 +264,7 @@ static int get_customer(vc_rpc_ctx *ctx, const void *req_, void *resp_)
     code = rs_check_id(ctx, "customer_id", req->customer_id, true);
     if (code != VC_GRPC_OK) return code;
     struct rs__get g = {.arena = vc_rpc_arena(ctx), .tenant = tenant, .id = req->customer_id};
-    int rc = rs__read(app, rs__get_read, &g);
+    int rc = vc_db_run(app->db, rs__get_read, &g);
     if (rc == VC_ENOENT)
         return vc_rpc_error(ctx, VC_GRPC_NOT_FOUND, "customer %s not found", req->customer_id);
     if (rc < 0) return rs_fail(ctx, rc, "get customer");
@@ -380,7 +361,7 @@ static int list_customers(vc_rpc_ctx *ctx, const void *req_, void *resp_)
         return rs_fail(ctx, VC_ENOMEM, "list customers");
     q.out = vc_arena_calloc(a, (size_t)q.page.limit, sizeof(*q.out));
     if (!q.out) return rs_fail(ctx, VC_ENOMEM, "list customers");
-    int rc = rs__read(app, rs__list_read, &q);
+    int rc = vc_db_run(app->db, rs__list_read, &q);
     if (rc < 0) return rs_fail(ctx, rc, "list customers");
     resp->customers = q.out;
     resp->n_customers = q.n;

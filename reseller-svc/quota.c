@@ -26,39 +26,13 @@
 #include "rs.h"
 
 #define RS_APPLY_MAX_MINOR     10000000000000LL /* 1e13 minor units per application */
-#define RS_JUSTIFICATION_MAX   1024
+#define RS_JUSTIFICATION_MAX 1000 /* characters, as the API says */
 #define RS_SUBMIT_REVIEW_TOPIC "/approval.v1.ReviewService/SubmitReview"
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
 /* Runs fn on a leased connection outside a transaction. Reads need no BEGIN/COMMIT round trips,
    and under READ COMMITTED a transaction would not make several reads consistent anyway. */
-static int rs__read(rs_app *app, vc_db_tx_fn fn, void *arg)
-{
-    vc_db_conn *c;
-    int rc = vc_db_lease(app->db, VC_DB_DEFAULT_TIMEOUT, &c);
-    if (rc < 0) return rc;
-    rc = fn(c, arg);
-    vc_db_release(app->db, c);
-    return rc;
-}
-
-/* Column `col` of the current row copied into the arena; SQL NULL becomes "". NULL on ENOMEM. */
-static char *rs__col_str(vc_db_rows *r, unsigned col, vc_arena *a)
-{
-    const char *s;
-    size_t n = 0;
-    if (vc_db_get_str(r, col, &s, &n) != 0) return (char *)protobuf_c_empty_string;
-    return vc_arena_strndup(a, s, n);
-}
-
-static int64_t rs__col_i64(vc_db_rows *r, unsigned col)
-{
-    int64_t v = 0;
-    vc_db_get_i64(r, col, &v);
-    return v;
-}
-
 /* A Timestamp for a nullable microsecond column: *out stays NULL for SQL NULL. */
 static int rs__col_ts(vc_db_rows *r, unsigned col, vc_arena *a, Google__Protobuf__Timestamp **out)
 {
@@ -108,7 +82,7 @@ static int rs__quota_read(vc_db_conn *c, void *arg)
     rc = vc_db_next(rows);
     if (rc == 1) {
         rc = vc_db_copy_str(rows, 0, q->currency, sizeof(q->currency));
-        q->own_cost = rs__col_i64(rows, 1);
+        q->own_cost = vc_db_i64_or(rows, 1, 0);
     } else if (rc == 0) {
         /* First contact has not happened: report what it would create, create nothing. */
         snprintf(q->currency, sizeof(q->currency), "%s", q->app->cfg->currency);
@@ -132,7 +106,7 @@ static int get_quota(vc_rpc_ctx *ctx, const void *req_, void *resp_)
     if (code != VC_GRPC_OK) return code;
 
     struct rs__quota q = {.app = app, .tenant = tenant};
-    int rc = rs__read(app, rs__quota_read, &q);
+    int rc = vc_db_run(app->db, rs__quota_read, &q);
     if (rc < 0) return rs_fail(ctx, rc, "read quota");
 
     Reseller__V1__VoucherQuota *vq = vc_arena_alloc(a, sizeof(*vq));
@@ -204,17 +178,17 @@ static int rs__entry_from_row(vc_db_rows *r, struct rs__entries *q, Reseller__V1
     vc_db_get_u64(r, 0, &id);
     e->entry_id = vc_arena_sprintf(a, "%" PRIu64, id);
     e->reseller_id = vc_arena_strdup(a, q->tenant);
-    e->account = (Reseller__V1__QuotaKind)rs__col_i64(r, 1);
-    e->kind = (Reseller__V1__LedgerEntryKind)rs__col_i64(r, 2);
-    e->amount_minor = rs__col_i64(r, 3);
-    e->currency_code = rs__col_str(r, 4, a);
-    e->balance_before_minor = rs__col_i64(r, 5);
-    e->balance_after_minor = rs__col_i64(r, 6);
-    e->reference_type = (Reseller__V1__ReferenceType)rs__col_i64(r, 7);
-    e->reference_id = rs__col_str(r, 8, a);
-    e->reason = rs__col_str(r, 9, a);
-    e->operator_id = rs__col_str(r, 10, a);
-    e->create_time = vc_ts_new(a, rs__col_i64(r, 11));
+    e->account = (Reseller__V1__QuotaKind)vc_db_i64_or(r, 1, 0);
+    e->kind = (Reseller__V1__LedgerEntryKind)vc_db_i64_or(r, 2, 0);
+    e->amount_minor = vc_db_i64_or(r, 3, 0);
+    e->currency_code = vc_db_arena_str(r, 4, a);
+    e->balance_before_minor = vc_db_i64_or(r, 5, 0);
+    e->balance_after_minor = vc_db_i64_or(r, 6, 0);
+    e->reference_type = (Reseller__V1__ReferenceType)vc_db_i64_or(r, 7, 0);
+    e->reference_id = vc_db_arena_str(r, 8, a);
+    e->reason = vc_db_arena_str(r, 9, a);
+    e->operator_id = vc_db_arena_str(r, 10, a);
+    e->create_time = vc_ts_new(a, vc_db_i64_or(r, 11, 0));
     if (!e->entry_id || !e->reseller_id || !e->currency_code || !e->reference_id || !e->reason ||
         !e->operator_id || !e->create_time)
         return VC_ENOMEM;
@@ -311,7 +285,7 @@ static int list_quota_entries(vc_rpc_ctx *ctx, const void *req_, void *resp_)
 
     q.out = vc_arena_calloc(a, (size_t)q.page.limit, sizeof(*q.out));
     if (!q.out) return rs_fail(ctx, VC_ENOMEM, "list quota entries");
-    int rc = rs__read(app, rs__entries_read, &q);
+    int rc = vc_db_run(app->db, rs__entries_read, &q);
     if (rc < 0) return rs_fail(ctx, rc, "list quota entries");
     resp->entries = q.out;
     resp->n_entries = q.n;
@@ -337,20 +311,20 @@ static int rs__app_from_row(vc_db_rows *r, vc_arena *a, Reseller__V1__Applicatio
     Reseller__V1__Application *p = vc_arena_alloc(a, sizeof(*p));
     if (!p) return VC_ENOMEM;
     reseller__v1__application__init(p);
-    p->application_id = rs__col_str(r, 0, a);
-    p->reseller_id = rs__col_str(r, 1, a);
-    p->kind = (Reseller__V1__QuotaKind)rs__col_i64(r, 2);
-    p->requested_amount_minor = rs__col_i64(r, 3);
-    p->granted_amount_minor = rs__col_i64(r, 4);
-    p->currency_code = rs__col_str(r, 5, a);
-    p->justification = rs__col_str(r, 6, a);
-    p->state = (Reseller__V1__ApplicationState)rs__col_i64(r, 7);
-    p->ticket_id = rs__col_str(r, 8, a);
-    p->direct_grant = rs__col_i64(r, 9) != 0;
-    p->submit_time = vc_ts_new(a, rs__col_i64(r, 10));
-    p->decided_by = rs__col_str(r, 13, a);
-    p->reason = rs__col_str(r, 14, a);
-    p->request_id = rs__col_str(r, 15, a);
+    p->application_id = vc_db_arena_str(r, 0, a);
+    p->reseller_id = vc_db_arena_str(r, 1, a);
+    p->kind = (Reseller__V1__QuotaKind)vc_db_i64_or(r, 2, 0);
+    p->requested_amount_minor = vc_db_i64_or(r, 3, 0);
+    p->granted_amount_minor = vc_db_i64_or(r, 4, 0);
+    p->currency_code = vc_db_arena_str(r, 5, a);
+    p->justification = vc_db_arena_str(r, 6, a);
+    p->state = (Reseller__V1__ApplicationState)vc_db_i64_or(r, 7, 0);
+    p->ticket_id = vc_db_arena_str(r, 8, a);
+    p->direct_grant = vc_db_i64_or(r, 9, 0) != 0;
+    p->submit_time = vc_ts_new(a, vc_db_i64_or(r, 10, 0));
+    p->decided_by = vc_db_arena_str(r, 13, a);
+    p->reason = vc_db_arena_str(r, 14, a);
+    p->request_id = vc_db_arena_str(r, 15, a);
     if (!p->application_id || !p->reseller_id || !p->currency_code || !p->justification ||
         !p->ticket_id || !p->submit_time || !p->decided_by || !p->reason || !p->request_id)
         return VC_ENOMEM;
@@ -606,7 +580,7 @@ static int list_applications(vc_rpc_ctx *ctx, const void *req_, void *resp_)
 
     q.out = vc_arena_calloc(a, (size_t)q.page.limit, sizeof(*q.out));
     if (!q.out) return rs_fail(ctx, VC_ENOMEM, "list applications");
-    int rc = rs__read(app, rs__apps_read, &q);
+    int rc = vc_db_run(app->db, rs__apps_read, &q);
     if (rc < 0) return rs_fail(ctx, rc, "list applications");
     resp->applications = q.out;
     resp->n_applications = q.n;

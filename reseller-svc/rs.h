@@ -43,8 +43,9 @@ int rs_tenant(vc_rpc_ctx *ctx, const char *requested, const char *field, char ou
    and returns its currency in cur[4]. Inside the caller's transaction. */
 int rs_reseller_ensure(vc_db_conn *c, const rs_app *app, const char *reseller_id, char cur[4]);
 
-/* Validation helpers: each adds a field violation and returns VC_GRPC_INVALID_ARGUMENT, or
-   returns VC_GRPC_OK. */
+/* Validation helpers (thin names over rpc/vc_validate.h): each adds a field violation and
+   returns VC_GRPC_INVALID_ARGUMENT, or returns VC_GRPC_OK. rs_check_text allows tab and newline
+   and counts characters. */
 int rs_check_id(vc_rpc_ctx *ctx, const char *field, const char *value, bool required);
 int rs_check_request_id(vc_rpc_ctx *ctx, const char *value);
 int rs_check_text(vc_rpc_ctx *ctx, const char *field, const char *value, size_t max, bool required);

@@ -14,6 +14,7 @@
 #include "db/vc_idem.h"
 #include "reseller/v1/template_service.pb-c.h"
 #include "rpc/vc_page.h"
+#include "rpc/vc_validate.h"
 #include "rs.h"
 
 #define RS__ALL_PRODUCTS RESELLER__V1__PRODUCT_SCOPE_KIND__PRODUCT_SCOPE_KIND_ALL_PRODUCTS
@@ -426,56 +427,9 @@ static int rs__also(int rc, int next)
     return rc != VC_GRPC_OK ? rc : next;
 }
 
-enum { RS__TEXT_BAD_UTF8 = -1, RS__TEXT_CONTROL = -2 };
-
-/* Characters (code points) of a UTF-8 text; RS__TEXT_BAD_UTF8 for malformed, overlong or
-   surrogate sequences (the database would refuse them), RS__TEXT_CONTROL for control
-   characters (tab and newline are allowed in multi-line texts). */
-static long rs__text_chars(const char *s, bool multiline)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    long n = 0;
-    while (*p) {
-        unsigned c = *p;
-        if (c < 0x80) {
-            if ((c < 0x20 && !(multiline && (c == '\n' || c == '\t'))) || c == 0x7f)
-                return RS__TEXT_CONTROL;
-            p++;
-            n++;
-            continue;
-        }
-        /* Stray continuation bytes, overlong C0/C1 leads and leads beyond U+10FFFF. */
-        if (c < 0xc2 || c > 0xf4) return RS__TEXT_BAD_UTF8;
-        unsigned more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1; /* continuation bytes */
-        unsigned cp = c & (0x3fu >> more);                 /* payload bits of the lead */
-        for (unsigned i = 1; i <= more; i++) {             /* a NUL fails the test: no overread */
-            if ((p[i] & 0xc0) != 0x80) return RS__TEXT_BAD_UTF8;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return RS__TEXT_BAD_UTF8;
-        p += more + 1;
-        n++;
-    }
-    return n;
-}
-
-static int rs__check_text(vc_rpc_ctx *ctx, const char *field, const char *s, long max,
-                          bool required, bool multiline)
-{
-    if (!s || !*s) return required ? vc_rpc_invalid(ctx, field, "is required") : VC_GRPC_OK;
-    long n = rs__text_chars(s, multiline);
-    if (n == RS__TEXT_BAD_UTF8) return vc_rpc_invalid(ctx, field, "is not valid UTF-8");
-    if (n == RS__TEXT_CONTROL)
-        return vc_rpc_invalid(ctx, field, "must not contain control characters");
-    if (n > max) return vc_rpc_invalid(ctx, field, "must be at most %ld characters", max);
-    return VC_GRPC_OK;
-}
-
 static int rs__check_name(vc_rpc_ctx *ctx, const char *name)
 {
-    int rc = rs__check_text(ctx, "template.name", name, RS_TEMPLATE_NAME_MAX, true, false);
+    int rc = vc_validate_text(ctx, "template.name", name, RS_TEMPLATE_NAME_MAX, true, false);
     if (rc == VC_GRPC_OK && strspn(name, " ") == strlen(name))
         rc = vc_rpc_invalid(ctx, "template.name", "must not be blank");
     return rc;
@@ -664,7 +618,7 @@ static int rs__validate(vc_rpc_ctx *ctx, const Reseller__V1__Template *t, unsign
     if (fields & RS__F_CONDITIONS)
         rc = rs__also(rc, rs__check_conditions(ctx, t->conditions, fields));
     if (fields & RS__F_REMARKS)
-        rc = rs__also(rc, rs__check_text(ctx, "template.remarks", t->remarks,
+        rc = rs__also(rc, vc_validate_text(ctx, "template.remarks", t->remarks,
                                          RS_TEMPLATE_REMARKS_MAX, false, true));
     return rc;
 }
@@ -1071,7 +1025,7 @@ static int rs__parse_filter(vc_rpc_ctx *ctx, const Reseller__V1__ListTemplatesRe
     f->pattern = "";
     if (req->name && *req->name) {
         rc = rs__also(rc,
-                      rs__check_text(ctx, "name", req->name, RS_TEMPLATE_NAME_MAX, false, false));
+                      vc_validate_text(ctx, "name", req->name, RS_TEMPLATE_NAME_MAX, false, false));
         f->pattern = rs__like_pattern(vc_rpc_arena(ctx), req->name);
         if (!f->pattern) return vc_rpc_fail(ctx, VC_ENOMEM, "list templates");
     }

@@ -1,6 +1,7 @@
 /* tenant.c - tenant resolution and shared input validation for reseller-svc. */
 #include <string.h>
 
+#include "rpc/vc_validate.h"
 #include "rs.h"
 
 int rs_tenant(vc_rpc_ctx *ctx, const char *requested, const char *field, char out[64])
@@ -48,48 +49,17 @@ int rs_reseller_ensure(vc_db_conn *c, const rs_app *app, const char *reseller_id
     return rc;
 }
 
-/* Ids and request ids: printable ASCII without spaces, quotes or separators that would make
-   them awkward in logs, URLs and ledger references. */
-static bool rs__id_char(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '_' || ch == '.' || ch == ':' || ch == '@';
-}
-
-static int rs__check_token(vc_rpc_ctx *ctx, const char *field, const char *v, size_t max,
-                           bool required)
-{
-    if (!v || !*v)
-        return required ? vc_rpc_invalid(ctx, field, "is required") : VC_GRPC_OK;
-    size_t n = strlen(v);
-    if (n > max)
-        return vc_rpc_invalid(ctx, field, "must be at most %zu characters", max);
-    for (size_t i = 0; i < n; i++)
-        if (!rs__id_char(v[i]))
-            return vc_rpc_invalid(ctx, field,
-                                  "may contain only letters, digits and - _ . : @");
-    return VC_GRPC_OK;
-}
-
 int rs_check_id(vc_rpc_ctx *ctx, const char *field, const char *value, bool required)
 {
-    return rs__check_token(ctx, field, value, 64, required);
+    return vc_validate_token(ctx, field, value, 64, required);
 }
 
 int rs_check_request_id(vc_rpc_ctx *ctx, const char *value)
 {
-    return rs__check_token(ctx, "request_id", value, 64, true); /* the API contract: 1-64 */
+    return vc_validate_token(ctx, "request_id", value, 64, true); /* the API contract: 1-64 */
 }
 
 int rs_check_text(vc_rpc_ctx *ctx, const char *field, const char *value, size_t max, bool required)
 {
-    if (!value || !*value)
-        return required ? vc_rpc_invalid(ctx, field, "is required") : VC_GRPC_OK;
-    size_t n = strlen(value);
-    if (n > max)
-        return vc_rpc_invalid(ctx, field, "must be at most %zu bytes", max);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)value[i] < 0x20 && value[i] != '\n' && value[i] != '\t')
-            return vc_rpc_invalid(ctx, field, "must not contain control characters");
-    return VC_GRPC_OK;
+    return vc_validate_text(ctx, field, value, (long)max, required, true);
 }

@@ -74,22 +74,6 @@ typedef struct rs_voucher {
     "review_decided_us, issue_request_id, remarks, issued_us, activated_us, starts_us, "          \
     "expires_us, ended_us, quota_returned_minor, hold_order_id, ever_used, withdraw_reason"
 
-static int64_t rs__i64(vc_db_rows *r, unsigned col)
-{
-    int64_t v = 0;
-    vc_db_get_i64(r, col, &v); /* NULL → 0 */
-    return v;
-}
-
-static char *rs__str(vc_db_rows *r, unsigned col, vc_arena *a)
-{
-    const char *s = NULL;
-    size_t n = 0;
-    if (vc_db_get_str(r, col, &s, &n) != 0)
-        return vc_arena_strdup(a, "");
-    return vc_arena_strndup(a, s, n);
-}
-
 static void rs__read_voucher(vc_db_rows *r, vc_arena *a, rs_voucher *v)
 {
     memset(v, 0, sizeof(*v));
@@ -98,43 +82,43 @@ static void rs__read_voucher(vc_db_rows *r, vc_arena *a, rs_voucher *v)
     vc_db_copy_str(r, i++, v->reseller_id, sizeof(v->reseller_id));
     vc_db_copy_str(r, i++, v->customer_id, sizeof(v->customer_id));
     vc_db_copy_str(r, i++, v->template_id, sizeof(v->template_id));
-    v->template_version = rs__i64(r, i++);
+    v->template_version = vc_db_i64_or(r, i++, 0);
     vc_db_copy_str(r, i++, v->name, sizeof(v->name));
-    v->funding = (int)rs__i64(r, i++);
-    v->source = (int)rs__i64(r, i++);
-    v->face = rs__i64(r, i++);
-    v->balance = rs__i64(r, i++);
+    v->funding = (int)vc_db_i64_or(r, i++, 0);
+    v->source = (int)vc_db_i64_or(r, i++, 0);
+    v->face = vc_db_i64_or(r, i++, 0);
+    v->balance = vc_db_i64_or(r, i++, 0);
     vc_db_copy_str(r, i++, v->currency, sizeof(v->currency));
-    v->scope_kind = (int)rs__i64(r, i++);
-    v->product_codes = rs__str(r, i++, a);
-    v->excluded = rs__str(r, i++, a);
-    v->payment_modes = (int)rs__i64(r, i++);
+    v->scope_kind = (int)vc_db_i64_or(r, i++, 0);
+    v->product_codes = vc_db_arena_str(r, i++, a);
+    v->excluded = vc_db_arena_str(r, i++, a);
+    v->payment_modes = (int)vc_db_i64_or(r, i++, 0);
     v->has_days = !vc_db_is_null(r, i);
-    v->validity_days = (int)rs__i64(r, i++);
-    v->valid_from_us = rs__i64(r, i++);
-    v->valid_until_us = rs__i64(r, i++);
-    v->min_order = rs__i64(r, i++);
-    v->min_months = (int)rs__i64(r, i++);
-    v->max_months = (int)rs__i64(r, i++);
-    v->use_limit = (int)rs__i64(r, i++);
-    v->status = (int)rs__i64(r, i++);
-    v->review_status = (int)rs__i64(r, i++);
+    v->validity_days = (int)vc_db_i64_or(r, i++, 0);
+    v->valid_from_us = vc_db_i64_or(r, i++, 0);
+    v->valid_until_us = vc_db_i64_or(r, i++, 0);
+    v->min_order = vc_db_i64_or(r, i++, 0);
+    v->min_months = (int)vc_db_i64_or(r, i++, 0);
+    v->max_months = (int)vc_db_i64_or(r, i++, 0);
+    v->use_limit = (int)vc_db_i64_or(r, i++, 0);
+    v->status = (int)vc_db_i64_or(r, i++, 0);
+    v->review_status = (int)vc_db_i64_or(r, i++, 0);
     vc_db_copy_str(r, i++, v->ticket_id, sizeof(v->ticket_id));
-    v->review_reason = rs__str(r, i++, a);
-    v->submitted_us = rs__i64(r, i++);
-    v->due_us = rs__i64(r, i++);
-    v->decided_us = rs__i64(r, i++);
-    v->request_id = rs__str(r, i++, a);
-    v->remarks = rs__str(r, i++, a);
-    v->issued_us = rs__i64(r, i++);
-    v->activated_us = rs__i64(r, i++);
-    v->starts_us = rs__i64(r, i++);
-    v->expires_us = rs__i64(r, i++);
-    v->ended_us = rs__i64(r, i++);
-    v->quota_returned = rs__i64(r, i++);
+    v->review_reason = vc_db_arena_str(r, i++, a);
+    v->submitted_us = vc_db_i64_or(r, i++, 0);
+    v->due_us = vc_db_i64_or(r, i++, 0);
+    v->decided_us = vc_db_i64_or(r, i++, 0);
+    v->request_id = vc_db_arena_str(r, i++, a);
+    v->remarks = vc_db_arena_str(r, i++, a);
+    v->issued_us = vc_db_i64_or(r, i++, 0);
+    v->activated_us = vc_db_i64_or(r, i++, 0);
+    v->starts_us = vc_db_i64_or(r, i++, 0);
+    v->expires_us = vc_db_i64_or(r, i++, 0);
+    v->ended_us = vc_db_i64_or(r, i++, 0);
+    v->quota_returned = vc_db_i64_or(r, i++, 0);
     vc_db_copy_str(r, i++, v->hold_order_id, sizeof(v->hold_order_id));
-    v->ever_used = rs__i64(r, i++) != 0;
-    v->withdraw_reason = rs__str(r, i++, a);
+    v->ever_used = vc_db_i64_or(r, i++, 0) != 0;
+    v->withdraw_reason = vc_db_arena_str(r, i++, a);
 }
 
 /* Loads one voucher of a reseller; VC_ENOENT when it is not theirs. `lock` adds FOR UPDATE. */
@@ -963,8 +947,8 @@ static int rs__summary_tx(vc_db_conn *c, void *arg)
     int64_t counts[ST_EXPIRED + 1] = {0};
     r->issued_amount_minor = r->provider_funded_issued_minor = r->reseller_funded_issued_minor = 0;
     while ((rc = vc_db_next(rows)) == 1) {
-        int64_t st = rs__i64(rows, 0), fund = rs__i64(rows, 1), n = rs__i64(rows, 2),
-                sum = rs__i64(rows, 3);
+        int64_t st = vc_db_i64_or(rows, 0, 0), fund = vc_db_i64_or(rows, 1, 0), n = vc_db_i64_or(rows, 2, 0),
+                sum = vc_db_i64_or(rows, 3, 0);
         if (st >= 0 && st <= ST_EXPIRED)
             counts[st] += n;
         /* Issued = everything that was not rejected, cancelled or withdrawn (SPEC §3). */

@@ -1127,3 +1127,29 @@ int vc_db_tx(vc_db_pool *pool, vc_db_tx_fn fn, void *arg)
     vc_db_release(pool, c);
     return rc;
 }
+
+int64_t vc_db_i64_or(const vc_db_rows *r, unsigned col, int64_t dflt)
+{
+    int64_t v;
+    return vc_db_get_i64(r, col, &v) == 0 ? v : dflt;
+}
+
+char *vc_db_arena_str(vc_db_rows *r, unsigned col, vc_arena *a)
+{
+    const char *s = NULL;
+    size_t n = 0;
+    if (vc_db_get_str(r, col, &s, &n) != 0)
+        return vc_arena_strdup(a, "");
+    return vc_arena_strndup(a, s, n);
+}
+
+int vc_db_run(vc_db_pool *pool, vc_db_tx_fn fn, void *arg)
+{
+    vc_db_conn *c;
+    int rc = vc_db_lease(pool, VC_DB_DEFAULT_TIMEOUT, &c);
+    if (rc < 0)
+        return rc;
+    rc = fn(c, arg);
+    vc_db_release(pool, c);
+    return rc;
+}

@@ -65,6 +65,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/vc_arena.h"
+
 /* Options of a pool. Strings are copied by vc_db_pool_open(); zero/NULL means "default". */
 typedef struct vc_db_opts {
     const char *host;   /* TCP host; ignored when socket is set */
@@ -258,6 +260,11 @@ int vc_db_get_str(vc_db_rows *r, unsigned col, const char **s, size_t *len);
  * (dst is then ""). On VC_ENOENT (NULL) dst is "" too. */
 int vc_db_copy_str(vc_db_rows *r, unsigned col, char *dst, size_t cap);
 
+/* Convenience readers for handlers: the integer, or `dflt` for NULL/bad; the text copied into
+ * the arena, "" for NULL (NULL only on ENOMEM). */
+int64_t vc_db_i64_or(const vc_db_rows *r, unsigned col, int64_t dflt);
+char *vc_db_arena_str(vc_db_rows *r, unsigned col, vc_arena *a);
+
 /* Frees the result; the cursor must not be used afterwards. NULL is a no-op. */
 void vc_db_rows_close(vc_db_rows *r);
 
@@ -292,6 +299,10 @@ int vc_db_tx(vc_db_pool *pool, vc_db_tx_fn fn, void *arg);
 /* As vc_db_tx, on a connection the caller already holds. VC_EINVAL if c is inside a
  * transaction already. */
 int vc_db_tx_on(vc_db_conn *c, vc_db_tx_fn fn, void *arg);
+
+/* Leases a connection, runs fn on it outside any transaction (reads that need no snapshot
+ * across statements) and releases it. fn's result is returned. */
+int vc_db_run(vc_db_pool *pool, vc_db_tx_fn fn, void *arg);
 
 /* True while c is inside vc_db_tx. */
 bool vc_db_in_tx(const vc_db_conn *c);

@@ -19,8 +19,8 @@
 static th_svc S;
 
 #define QUOTA(m) "/reseller.v1.QuotaService/" m
-#define BASE_US 1700000000000000LL
-#define SEC_US 1000000LL
+#define BASE_US  1700000000000000LL
+#define SEC_US   1000000LL
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -50,8 +50,7 @@ static void expect_invalid(int code, const vc_rpc_result *res, const char *field
     char list[512];
     snprintf(list, sizeof(list), "%s", res->fields);
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
-        if (strcmp(f, field) == 0)
-            return;
+        if (strcmp(f, field) == 0) return;
     fail_msg("field %s not named in violations '%s' (%s)", field, res->fields, res->message);
 }
 
@@ -67,8 +66,7 @@ static void db_exec(const char *sql, const vc_db_param *p, size_t n)
     vc_db_conn *c;
     assert_int_equal(vc_db_lease(S.db, 10000, &c), 0);
     int rc = vc_db_exec(c, sql, p, n, NULL);
-    if (rc != 0)
-        fail_msg("%s: %s", sql, vc_db_errmsg(c));
+    if (rc != 0) fail_msg("%s: %s", sql, vc_db_errmsg(c));
     vc_db_release(S.db, c);
 }
 
@@ -120,10 +118,9 @@ static Reseller__V1__GetQuotaResponse *get_quota(const char *tok, const char *re
     req.reseller_id = (char *)reseller;
     Reseller__V1__GetQuotaResponse *r = NULL;
     vc_rpc_result res;
-    int code = call(tok, QUOTA("GetQuota"), &req, &reseller__v1__get_quota_response__descriptor,
-                    &r, &res);
-    if (code != VC_GRPC_OK)
-        fail_msg("GetQuota: %d %s", code, res.message);
+    int code =
+        call(tok, QUOTA("GetQuota"), &req, &reseller__v1__get_quota_response__descriptor, &r, &res);
+    if (code != VC_GRPC_OK) fail_msg("GetQuota: %d %s", code, res.message);
     return r;
 }
 
@@ -263,10 +260,8 @@ static size_t walk_entries(const char *tok, Reseller__V1__ListQuotaEntriesReques
         vc_rpc_result res;
         int code = call(tok, QUOTA("ListQuotaEntries"), req,
                         &reseller__v1__list_quota_entries_response__descriptor, &r, &res);
-        if (code != VC_GRPC_OK)
-            fail_msg("ListQuotaEntries: %d %s", code, res.message);
-        if (req->page_size)
-            assert_true(r->n_entries <= (size_t)req->page_size);
+        if (code != VC_GRPC_OK) fail_msg("ListQuotaEntries: %d %s", code, res.message);
+        if (req->page_size) assert_true(r->n_entries <= (size_t)req->page_size);
         for (size_t i = 0; i < r->n_entries; i++) {
             uint64_t id = strtoull(r->entries[i]->entry_id, NULL, 10);
             assert_true(id < prev); /* strictly newest first: no repeats across pages */
@@ -276,11 +271,9 @@ static size_t walk_entries(const char *tok, Reseller__V1__ListQuotaEntriesReques
         }
         snprintf(token, sizeof(token), "%s", r->next_page_token);
         /* A non-last page is full. */
-        if (*token && req->page_size)
-            assert_int_equal(r->n_entries, req->page_size);
+        if (*token && req->page_size) assert_int_equal(r->n_entries, req->page_size);
         protobuf_c_message_free_unpacked(&r->base, NULL);
-        if (!*token)
-            return n;
+        if (!*token) return n;
     }
 }
 
@@ -425,8 +418,7 @@ static void test_list_entries_invalid(void **state)
     expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "kinds");
     req.n_kinds = 0;
     req.reference_id = "no spaces";
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res,
-                   "reference_id");
+    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "reference_id");
     req.reference_id = "";
     Google__Protobuf__Timestamp start = ts_at(BASE_US + 5 * SEC_US);
     Google__Protobuf__Timestamp end = ts_at(BASE_US);
@@ -434,11 +426,9 @@ static void test_list_entries_invalid(void **state)
     tr.start_time = &start;
     tr.end_time = &end;
     req.create_time = &tr;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res,
-                   "create_time");
+    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
     end.nanos = -1;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res,
-                   "create_time");
+    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
     req.create_time = NULL;
     req.page_size = 1001;
     expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");
@@ -446,8 +436,7 @@ static void test_list_entries_invalid(void **state)
     expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");
     req.page_size = 0;
     req.page_token = "not-a-token";
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res,
-                   "page_token");
+    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_token");
     /* Every violation is reported at once. */
     req.account = (Reseller__V1__QuotaKind)7;
     req.page_size = 5000;
@@ -516,13 +505,12 @@ static int find_submit(const char *subject_id, Approval__V1__SubmitReviewRequest
         const char *p;
         size_t len;
         assert_int_equal(vc_db_get_str(rows, 0, &p, &len), 0);
-        Approval__V1__SubmitReviewRequest *m = approval__v1__submit_review_request__unpack(
-            NULL, len, (const uint8_t *)p);
+        Approval__V1__SubmitReviewRequest *m =
+            approval__v1__submit_review_request__unpack(NULL, len, (const uint8_t *)p);
         assert_non_null(m);
         if (strcmp(m->subject_id, subject_id) == 0) {
             found++;
-            if (*out)
-                protobuf_c_message_free_unpacked(&(*out)->base, NULL);
+            if (*out) protobuf_c_message_free_unpacked(&(*out)->base, NULL);
             *out = m;
         } else {
             protobuf_c_message_free_unpacked(&m->base, NULL);
@@ -574,13 +562,12 @@ static void test_apply_success(void **state)
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
     /* A credit-pool application goes to review as a credit application. */
-    assert_int_equal(apply(tok, "req-2", RESELLER__V1__QUOTA_KIND__QUOTA_KIND_CREDIT_POOL, 1,
-                           "CNY", "pool", &r, &res),
+    assert_int_equal(apply(tok, "req-2", RESELLER__V1__QUOTA_KIND__QUOTA_KIND_CREDIT_POOL, 1, "CNY",
+                           "pool", &r, &res),
                      VC_GRPC_OK);
     sr = NULL;
     assert_int_equal(find_submit(r->application->application_id, &sr), 1);
-    assert_int_equal(sr->subject_type,
-                     APPROVAL__V1__SUBJECT_TYPE__SUBJECT_TYPE_CREDIT_APPLICATION);
+    assert_int_equal(sr->subject_type, APPROVAL__V1__SUBJECT_TYPE__SUBJECT_TYPE_CREDIT_APPLICATION);
     assert_int_equal(sr->amount_minor, 1);
     protobuf_c_message_free_unpacked(&sr->base, NULL);
     protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -618,8 +605,7 @@ static void test_apply_idempotent(void **state)
                      VC_GRPC_OK);
     assert_string_equal(r1->application->application_id, r3->application->application_id);
     /* Same id, other parameters. */
-    assert_int_equal(apply(tok, "same", vq, 701, "", "why", NULL, &res),
-                     VC_GRPC_ALREADY_EXISTS);
+    assert_int_equal(apply(tok, "same", vq, 701, "", "why", NULL, &res), VC_GRPC_ALREADY_EXISTS);
     assert_int_equal(count("SELECT COUNT(*) FROM applications WHERE reseller_id = '%s'", "r-idem"),
                      1);
     assert_int_equal(outbox_count(), ob + 1);
@@ -637,9 +623,9 @@ static void test_apply_idempotent(void **state)
 static void test_apply_invalid(void **state)
 {
     (void)state;
-    static char long_text[1026], max_text[1025];
-    memset(long_text, 'x', 1025);
-    memset(max_text, 'y', 1024);
+    static char long_text[1002], max_text[1001]; /* the API allows 1000 characters */
+    memset(long_text, 'x', 1001);
+    memset(max_text, 'y', 1000);
     const Reseller__V1__QuotaKind vq = RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA;
     const struct {
         const char *field, *request_id;
@@ -723,8 +709,7 @@ static void test_apply_roles(void **state)
 /* ---- ListApplications ---------------------------------------------------------------------- */
 
 /* Walks every page; returns the application ids in order and asserts newest first. */
-static size_t walk_apps(const char *tok, Reseller__V1__ListApplicationsRequest *req,
-                        char ids[][48])
+static size_t walk_apps(const char *tok, Reseller__V1__ListApplicationsRequest *req, char ids[][48])
 {
     size_t n = 0;
     char token[256] = "";
@@ -735,18 +720,15 @@ static size_t walk_apps(const char *tok, Reseller__V1__ListApplicationsRequest *
         vc_rpc_result res;
         int code = call(tok, QUOTA("ListApplications"), req,
                         &reseller__v1__list_applications_response__descriptor, &r, &res);
-        if (code != VC_GRPC_OK)
-            fail_msg("ListApplications: %d %s", code, res.message);
+        if (code != VC_GRPC_OK) fail_msg("ListApplications: %d %s", code, res.message);
         for (size_t i = 0; i < r->n_applications; i++) {
             assert_true(n < MAX_ITEMS);
             snprintf(ids[n++], 48, "%s", r->applications[i]->application_id);
         }
         snprintf(token, sizeof(token), "%s", r->next_page_token);
-        if (*token && req->page_size)
-            assert_int_equal(r->n_applications, req->page_size);
+        if (*token && req->page_size) assert_int_equal(r->n_applications, req->page_size);
         protobuf_c_message_free_unpacked(&r->base, NULL);
-        if (!*token)
-            return n;
+        if (!*token) return n;
     }
 }
 
@@ -757,8 +739,7 @@ static void assert_same_set(char got[][48], size_t n, char want[][48], size_t m)
         int seen = 0;
         for (size_t j = 0; j < n; j++)
             seen += strcmp(got[j], want[i]) == 0;
-        if (seen != 1)
-            fail_msg("%s seen %d times", want[i], seen);
+        if (seen != 1) fail_msg("%s seen %d times", want[i], seen);
     }
 }
 
@@ -767,12 +748,11 @@ static void test_list_applications(void **state)
     (void)state;
     char *tok = reseller_tok("r-la");
     char ids[5][48];
-    const Reseller__V1__QuotaKind kinds[5] = {
-        RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA,
-        RESELLER__V1__QUOTA_KIND__QUOTA_KIND_CREDIT_POOL,
-        RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA,
-        RESELLER__V1__QUOTA_KIND__QUOTA_KIND_CREDIT_POOL,
-        RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA};
+    const Reseller__V1__QuotaKind kinds[5] = {RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA,
+                                              RESELLER__V1__QUOTA_KIND__QUOTA_KIND_CREDIT_POOL,
+                                              RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA,
+                                              RESELLER__V1__QUOTA_KIND__QUOTA_KIND_CREDIT_POOL,
+                                              RESELLER__V1__QUOTA_KIND__QUOTA_KIND_VOUCHER_QUOTA};
     vc_rpc_result res;
     for (int i = 0; i < 5; i++) {
         char rid[16];
@@ -897,8 +877,7 @@ static void test_list_applications_invalid(void **state)
     expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "page_size");
     req.page_size = 0;
     req.page_token = "%%%";
-    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res,
-                   "page_token");
+    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "page_token");
     free(tok);
 }
 
