@@ -271,3 +271,25 @@ int64_t th_query_i64(th_svc *s, const char *sql)
     assert_true(rc == 0 || rc == VC_ENOENT);
     return v;
 }
+
+void th_expect_invalid(int code, const vc_rpc_result *res, const char *field)
+{
+    if (code != VC_GRPC_INVALID_ARGUMENT)
+        fail_msg("expected INVALID_ARGUMENT for %s, got %d (%s)", field, code, res->message);
+    char list[512];
+    snprintf(list, sizeof(list), "%s", res->fields);
+    for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
+        if (strcmp(f, field) == 0)
+            return;
+    fail_msg("field %s not named in violations '%s' (%s)", field, res->fields, res->message);
+}
+
+void th_exec(th_svc *s, const char *sql, const vc_db_param *params, size_t n)
+{
+    vc_db_conn *c;
+    assert_int_equal(vc_db_lease(s->db, 10000, &c), 0);
+    int rc = vc_db_exec(c, sql, params, n, NULL);
+    if (rc != 0)
+        fail_msg("%s: %s", sql, vc_db_errmsg(c));
+    vc_db_release(s->db, c);
+}

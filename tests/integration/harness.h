@@ -51,6 +51,10 @@ char *th_token(th_svc *s, vc_role role, const char *sub, const char *reseller,
 int th_call(th_svc *s, const char *token, const char *path, const ProtobufCMessage *req,
             const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
             vc_rpc_result *res);
+/* Asserts the call failed with INVALID_ARGUMENT and named `field` among its violations. */
+void th_expect_invalid(int code, const vc_rpc_result *res, const char *field);
+/* Runs one statement on the service's database (setting up states the API cannot reach yet). */
+void th_exec(th_svc *s, const char *sql, const vc_db_param *params, size_t n);
 /* Asserts the ledger invariant checker finds nothing. */
 void th_assert_ledger_clean(th_svc *s);
 /* Runs a query returning one integer (for assertions on stored state). */

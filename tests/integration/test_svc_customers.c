@@ -33,31 +33,11 @@ static char *reseller_tok(const char *reseller)
     return th_token(&S, VC_ROLE_RESELLER, "op-1", reseller, NULL, false, false);
 }
 
-static void expect_invalid(int code, const vc_rpc_result *res, const char *field)
-{
-    if (code != VC_GRPC_INVALID_ARGUMENT)
-        fail_msg("expected INVALID_ARGUMENT for %s, got %d (%s)", field, code, res->message);
-    char list[512];
-    snprintf(list, sizeof(list), "%s", res->fields);
-    for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
-        if (strcmp(f, field) == 0) return;
-    fail_msg("field %s not named in violations '%s' (%s)", field, res->fields, res->message);
-}
-
 static int64_t count(const char *fmt, const char *arg)
 {
     char sql[512];
     snprintf(sql, sizeof(sql), fmt, arg);
     return th_query_i64(&S, sql);
-}
-
-static void db_exec(const char *sql, const vc_db_param *p, size_t n)
-{
-    vc_db_conn *c;
-    assert_int_equal(vc_db_lease(S.db, 10000, &c), 0);
-    int rc = vc_db_exec(c, sql, p, n, NULL);
-    if (rc != 0) fail_msg("%s: %s", sql, vc_db_errmsg(c));
-    vc_db_release(S.db, c);
 }
 
 static int create(const char *tok, const char *id, const char *name, const char *email,
@@ -131,7 +111,7 @@ static void test_create_and_get(void **state)
     protobuf_c_message_free_unpacked(&g->base, NULL);
 
     /* Optional fields may be empty; the reseller's own currency shows. */
-    db_exec("INSERT INTO resellers (reseller_id, currency_code, created_us) "
+    th_exec(&S, "INSERT INTO resellers (reseller_id, currency_code, created_us) "
             "VALUES ('r-usd', 'USD', 1)",
             VC_DB_NOARGS);
     char *usd = reseller_tok("r-usd");
@@ -226,21 +206,21 @@ static void test_create_invalid(void **state)
     char *tok = reseller_tok("r-bad");
     vc_rpc_result res;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        expect_invalid(create(tok, cases[i].id, cases[i].name, cases[i].email, cases[i].phone,
+        th_expect_invalid(create(tok, cases[i].id, cases[i].name, cases[i].email, cases[i].phone,
                               cases[i].remarks, NULL, &res),
                        &res, cases[i].field);
     /* No customer message at all. */
     Reseller__V1__CreateCustomerRequest empty = RESELLER__V1__CREATE_CUSTOMER_REQUEST__INIT;
-    expect_invalid(call(tok, CUST("CreateCustomer"), &empty,
+    th_expect_invalid(call(tok, CUST("CreateCustomer"), &empty,
                         &reseller__v1__create_customer_response__descriptor, NULL, &res),
                    &res, "customer");
     /* Everything at once. */
-    expect_invalid(create(tok, "", "", "x", "y", remarks1025, NULL, &res), &res,
+    th_expect_invalid(create(tok, "", "", "x", "y", remarks1025, NULL, &res), &res,
                    "customer.customer_id");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.name");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.email");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.phone");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.remarks");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.name");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.email");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.phone");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "customer.remarks");
     assert_int_equal(count("SELECT COUNT(*) FROM customers WHERE reseller_id = '%s'", "r-bad"), 0);
     assert_int_equal(count("SELECT COUNT(*) FROM resellers WHERE reseller_id = '%s'", "r-bad"), 0);
 
@@ -257,8 +237,8 @@ static void test_get(void **state)
     char *tok = reseller_tok("r-c1");
     vc_rpc_result res;
     assert_int_equal(get(tok, "acct-none", NULL, &res), VC_GRPC_NOT_FOUND);
-    expect_invalid(get(tok, "", NULL, &res), &res, "customer_id");
-    expect_invalid(get(tok, "a b", NULL, &res), &res, "customer_id");
+    th_expect_invalid(get(tok, "", NULL, &res), &res, "customer_id");
+    th_expect_invalid(get(tok, "a b", NULL, &res), &res, "customer_id");
     free(tok);
     char *other = reseller_tok("r-c1-other");
     assert_int_equal(get(other, "acct-100", NULL, &res), VC_GRPC_NOT_FOUND);
@@ -359,7 +339,7 @@ static void test_list(void **state)
     for (int i = 0; i < 7; i++) {
         assert_int_equal(create(tok, cs[i].id, cs[i].name, cs[i].email, "", "", NULL, &res),
                          VC_GRPC_OK);
-        db_exec("UPDATE customers SET created_us = ? WHERE customer_id = ?",
+        th_exec(&S, "UPDATE customers SET created_us = ? WHERE customer_id = ?",
                 VC_DB_ARGS(vc_db_i64(BASE_US + i), vc_db_str(cs[i].id)));
     }
     char *other = reseller_tok("r-list-other");
@@ -374,7 +354,7 @@ static void test_list(void **state)
         assert_string_equal(ids[i], cs[6 - i].id);
 
     /* Ties on the creation time are broken by id: still each exactly once. */
-    db_exec("UPDATE customers SET created_us = ? WHERE reseller_id = 'r-list'",
+    th_exec(&S, "UPDATE customers SET created_us = ? WHERE reseller_id = 'r-list'",
             VC_DB_ARGS(vc_db_i64(BASE_US)));
     req.page_size = 2;
     n = walk(tok, &req, ids);
@@ -415,18 +395,18 @@ static void test_list_invalid(void **state)
     const ProtobufCMessageDescriptor *d = &reseller__v1__list_customers_response__descriptor;
     Reseller__V1__ListCustomersRequest req = RESELLER__V1__LIST_CUSTOMERS_REQUEST__INIT;
     req.page_size = 1001;
-    expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "page_size");
+    th_expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "page_size");
     req.page_size = 0;
     req.page_token = "garbage";
-    expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "page_token");
+    th_expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "page_token");
     /* A well-formed token whose position is not an id ("v1|1|a b", base64url). */
     req.page_token = "djF8MXxhIGI";
-    expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "page_token");
+    th_expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "page_token");
     req.page_token = "";
     static char longq[300];
     memset(longq, 'q', 299);
     req.query = longq;
-    expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "query");
+    th_expect_invalid(call(tok, CUST("ListCustomers"), &req, d, NULL, &res), &res, "query");
     free(tok);
 }
 

@@ -43,31 +43,11 @@ static char *role_tok(vc_role role)
 }
 
 /* Asserts INVALID_ARGUMENT naming exactly `field` among the violations. */
-static void expect_invalid(int code, const vc_rpc_result *res, const char *field)
-{
-    if (code != VC_GRPC_INVALID_ARGUMENT)
-        fail_msg("expected INVALID_ARGUMENT for %s, got %d (%s)", field, code, res->message);
-    char list[512];
-    snprintf(list, sizeof(list), "%s", res->fields);
-    for (char *save = NULL, *f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save))
-        if (strcmp(f, field) == 0) return;
-    fail_msg("field %s not named in violations '%s' (%s)", field, res->fields, res->message);
-}
-
 static int64_t count(const char *fmt, const char *arg)
 {
     char sql[512];
     snprintf(sql, sizeof(sql), fmt, arg);
     return th_query_i64(&S, sql);
-}
-
-static void db_exec(const char *sql, const vc_db_param *p, size_t n)
-{
-    vc_db_conn *c;
-    assert_int_equal(vc_db_lease(S.db, 10000, &c), 0);
-    int rc = vc_db_exec(c, sql, p, n, NULL);
-    if (rc != 0) fail_msg("%s: %s", sql, vc_db_errmsg(c));
-    vc_db_release(S.db, c);
 }
 
 static int post_fn(vc_db_conn *c, void *arg)
@@ -168,11 +148,11 @@ static void seed_ledger(void)
     for (int k = 1; k <= 8; k++) {
         char ref[16];
         snprintf(ref, sizeof(ref), "ref-%d", k);
-        db_exec("UPDATE ledger_entries SET created_us = ? WHERE reseller_id = 'r-led' "
+        th_exec(&S, "UPDATE ledger_entries SET created_us = ? WHERE reseller_id = 'r-led' "
                 "AND reference_id = ?",
                 VC_DB_ARGS(vc_db_i64(BASE_US + k * SEC_US), vc_db_str(ref)));
     }
-    db_exec("INSERT INTO resellers (reseller_id, currency_code, own_cost_issued_minor, created_us) "
+    th_exec(&S, "INSERT INTO resellers (reseller_id, currency_code, own_cost_issued_minor, created_us) "
             "VALUES ('r-led', 'CNY', 777, 1)",
             VC_DB_NOARGS);
 }
@@ -194,7 +174,7 @@ static void test_get_quota_balances(void **state)
     protobuf_c_message_free_unpacked(&r->base, NULL);
 
     /* The currency is the reseller's, not the configured default. */
-    db_exec("INSERT INTO resellers (reseller_id, currency_code, created_us) "
+    th_exec(&S, "INSERT INTO resellers (reseller_id, currency_code, created_us) "
             "VALUES ('r-usd', 'USD', 1)",
             VC_DB_NOARGS);
     char *usd = reseller_tok("r-usd");
@@ -221,11 +201,11 @@ static void test_get_quota_roles(void **state)
     }
     char *staff = role_tok(VC_ROLE_STAFF);
     req.reseller_id = "";
-    expect_invalid(call(staff, QUOTA("GetQuota"), &req,
+    th_expect_invalid(call(staff, QUOTA("GetQuota"), &req,
                         &reseller__v1__get_quota_response__descriptor, NULL, &res),
                    &res, "reseller_id");
     req.reseller_id = "bad id";
-    expect_invalid(call(staff, QUOTA("GetQuota"), &req,
+    th_expect_invalid(call(staff, QUOTA("GetQuota"), &req,
                         &reseller__v1__get_quota_response__descriptor, NULL, &res),
                    &res, "reseller_id");
     free(staff);
@@ -407,18 +387,18 @@ static void test_list_entries_invalid(void **state)
     const ProtobufCMessageDescriptor *d = &reseller__v1__list_quota_entries_response__descriptor;
     Reseller__V1__ListQuotaEntriesRequest req = RESELLER__V1__LIST_QUOTA_ENTRIES_REQUEST__INIT;
     req.account = (Reseller__V1__QuotaKind)3; /* customer credit is not a quota account */
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "account");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "account");
     req.account = 0;
     Reseller__V1__LedgerEntryKind bad[] = {RESELLER__V1__LEDGER_ENTRY_KIND__LEDGER_ENTRY_KIND_GRANT,
                                            (Reseller__V1__LedgerEntryKind)9};
     req.kinds = bad;
     req.n_kinds = 2;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "kinds");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "kinds");
     bad[1] = RESELLER__V1__LEDGER_ENTRY_KIND__LEDGER_ENTRY_KIND_UNSPECIFIED;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "kinds");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "kinds");
     req.n_kinds = 0;
     req.reference_id = "no spaces";
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "reference_id");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "reference_id");
     req.reference_id = "";
     Google__Protobuf__Timestamp start = ts_at(BASE_US + 5 * SEC_US);
     Google__Protobuf__Timestamp end = ts_at(BASE_US);
@@ -426,22 +406,22 @@ static void test_list_entries_invalid(void **state)
     tr.start_time = &start;
     tr.end_time = &end;
     req.create_time = &tr;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
     end.nanos = -1;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
     req.create_time = NULL;
     req.page_size = 1001;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");
     req.page_size = -1;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");
     req.page_size = 0;
     req.page_token = "not-a-token";
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_token");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_token");
     /* Every violation is reported at once. */
     req.account = (Reseller__V1__QuotaKind)7;
     req.page_size = 5000;
-    expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "account");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "page_size");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "account");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "page_size");
     free(tok);
 
     /* Roles and tenants. */
@@ -454,7 +434,7 @@ static void test_list_entries_invalid(void **state)
                      VC_GRPC_PERMISSION_DENIED);
     assert_int_equal(call(bill, QUOTA("ListQuotaEntries"), &plain, d, NULL, &res),
                      VC_GRPC_PERMISSION_DENIED);
-    expect_invalid(call(svc, QUOTA("ListQuotaEntries"), &plain, d, NULL, &res), &res,
+    th_expect_invalid(call(svc, QUOTA("ListQuotaEntries"), &plain, d, NULL, &res), &res,
                    "reseller_id");
     plain.reseller_id = "r-led";
     assert_int_equal(call(other, QUOTA("ListQuotaEntries"), &plain, d, NULL, &res),
@@ -653,7 +633,7 @@ static void test_apply_invalid(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int code = apply(tok, cases[i].request_id, (Reseller__V1__QuotaKind)cases[i].kind,
                          cases[i].amount, cases[i].currency, cases[i].why, NULL, &res);
-        expect_invalid(code, &res, cases[i].field);
+        th_expect_invalid(code, &res, cases[i].field);
     }
     /* Nothing written, not even the first-contact reseller row. */
     assert_int_equal(count("SELECT COUNT(*) FROM applications WHERE reseller_id = '%s'", "r-bad"),
@@ -663,11 +643,11 @@ static void test_apply_invalid(void **state)
     assert_int_equal(outbox_count(), ob);
 
     /* All violations at once. */
-    expect_invalid(apply(tok, "", 0, 0, "x", "", NULL, &res), &res, "request_id");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "kind");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "amount_minor");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "currency_code");
-    expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "justification");
+    th_expect_invalid(apply(tok, "", 0, 0, "x", "", NULL, &res), &res, "request_id");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "kind");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "amount_minor");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "currency_code");
+    th_expect_invalid(VC_GRPC_INVALID_ARGUMENT, &res, "justification");
 
     /* The bounds themselves are accepted. */
     assert_int_equal(apply(tok, "max", vq, 10000000000000LL, "CNY", max_text, NULL, &res),
@@ -766,12 +746,12 @@ static void test_list_applications(void **state)
     assert_int_equal(apply(other, "x", kinds[0], 5, "", "why", NULL, &res), VC_GRPC_OK);
     /* Distinct submit times: application i at BASE + i s, so the order is known. */
     for (int i = 0; i < 5; i++)
-        db_exec("UPDATE applications SET submitted_us = ? WHERE application_id = ?",
+        th_exec(&S, "UPDATE applications SET submitted_us = ? WHERE application_id = ?",
                 VC_DB_ARGS(vc_db_i64(BASE_US + i * SEC_US), vc_db_str(ids[i])));
-    db_exec("UPDATE applications SET state = 2, granted_minor = 100, decided_us = ?, "
+    th_exec(&S, "UPDATE applications SET state = 2, granted_minor = 100, decided_us = ?, "
             "decided_by = 'staff-1', ticket_id = 'tkt-1' WHERE application_id = ?",
             VC_DB_ARGS(vc_db_i64(BASE_US + 9 * SEC_US), vc_db_str(ids[0])));
-    db_exec("UPDATE applications SET state = 3, reason = 'no' WHERE application_id = ?",
+    th_exec(&S, "UPDATE applications SET state = 3, reason = 'no' WHERE application_id = ?",
             VC_DB_ARGS(vc_db_str(ids[1])));
 
     Reseller__V1__ListApplicationsRequest req = RESELLER__V1__LIST_APPLICATIONS_REQUEST__INIT;
@@ -824,7 +804,7 @@ static void test_list_applications(void **state)
     protobuf_c_message_free_unpacked(&lr->base, NULL);
 
     /* Equal submit times: the id breaks the tie, still every item exactly once. */
-    db_exec("UPDATE applications SET submitted_us = ? WHERE reseller_id = 'r-la'",
+    th_exec(&S, "UPDATE applications SET submitted_us = ? WHERE reseller_id = 'r-la'",
             VC_DB_ARGS(vc_db_i64(BASE_US)));
     req.page_size = 2;
     n = walk_apps(tok, &req, got);
@@ -843,7 +823,7 @@ static void test_list_applications(void **state)
     n = walk_apps(staff, &req, got);
     assert_same_set(got, n, ids, 5);
     req.reseller_id = "";
-    expect_invalid(call(staff, QUOTA("ListApplications"), &req,
+    th_expect_invalid(call(staff, QUOTA("ListApplications"), &req,
                         &reseller__v1__list_applications_response__descriptor, NULL, &res),
                    &res, "reseller_id");
     char *cust = role_tok(VC_ROLE_CUSTOMER);
@@ -864,20 +844,20 @@ static void test_list_applications_invalid(void **state)
     const ProtobufCMessageDescriptor *d = &reseller__v1__list_applications_response__descriptor;
     Reseller__V1__ListApplicationsRequest req = RESELLER__V1__LIST_APPLICATIONS_REQUEST__INIT;
     req.kind = (Reseller__V1__QuotaKind)9;
-    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "kind");
+    th_expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "kind");
     req.kind = 0;
     Reseller__V1__ApplicationState st[] = {(Reseller__V1__ApplicationState)0};
     req.states = st;
     req.n_states = 1;
-    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "states");
+    th_expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "states");
     st[0] = (Reseller__V1__ApplicationState)5;
-    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "states");
+    th_expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "states");
     req.n_states = 0;
     req.page_size = 1001;
-    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "page_size");
+    th_expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "page_size");
     req.page_size = 0;
     req.page_token = "%%%";
-    expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "page_token");
+    th_expect_invalid(call(tok, QUOTA("ListApplications"), &req, d, NULL, &res), &res, "page_token");
     free(tok);
 }
 
