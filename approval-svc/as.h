@@ -32,10 +32,13 @@ typedef struct as_config {
     int64_t outbox_interval_ms;
 } as_config;
 
+typedef struct vc_outbox_sender vc_outbox_sender;
+
 typedef struct as_app {
     vc_svc *svc;
     vc_db_pool *db;
     const as_config *cfg;
+    vc_outbox_sender *outbox; /* outcomes to reseller-svc */
 } as_app;
 
 /* Service tables (one per area). */

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "as.h"
+#include "outbox/vc_outbox_sender.h"
 #include "runtime/vc_log.h"
 
 extern const unsigned char vc_approval_descriptor_set[];
@@ -34,6 +35,8 @@ static const vc_option as_options[] = {
            "how often pending outcomes are (re)delivered", 50, 60000),
 };
 
+static void as_outbox_job(void *arg);
+
 static int approval_init(vc_svc *svc, void **state)
 {
     as_app *app = calloc(1, sizeof(*app));
@@ -54,12 +57,33 @@ static int approval_init(vc_svc *svc, void **state)
         if (rc != 0)
             return rc;
     }
-    return 0;
+    vc_outbox_sender_opts so = {.db = app->db,
+                                .target = app->cfg->reseller_addr,
+                                .auth = vc_svc_auth(svc),
+                                .subject = "approval-svc"};
+    int rc = vc_outbox_sender_new(&so, &app->outbox);
+    if (rc != 0)
+        return rc;
+    return vc_svc_add_job(svc, "outbox", (uint64_t)app->cfg->outbox_interval_ms, as_outbox_job,
+                          app);
+}
+
+/* Delivers decided outcomes to reseller-svc, round after round while rounds come back full. */
+static void as_outbox_job(void *arg)
+{
+    as_app *app = arg;
+    for (int round = 0; round < 100; round++) {
+        int delivered = 0;
+        if (vc_outbox_deliver(app->outbox, &delivered) != 0 || delivered < 32)
+            break;
+    }
 }
 
 static void approval_fini(void *state)
 {
-    free(state);
+    as_app *app = state;
+    vc_outbox_sender_free(app->outbox);
+    free(app);
 }
 
 static const vc_svc_def approval_def = {

@@ -11,9 +11,11 @@
  * a reseller quota.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ledger/vc_ledger.h"
+#include "approval/v1/review_service.pb-c.h"
 #include "reseller/v1/review_callback_service.pb-c.h"
 #include "rs.h"
 #include "runtime/vc_log.h"
@@ -191,6 +193,89 @@ static int review_decided(vc_rpc_ctx *ctx, const void *req_, void *resp_)
         return rs_fail(ctx, rc, "apply review outcome");
     resp->already_applied = t.already;
     return VC_GRPC_OK;
+}
+
+/* ---- replies to what we sent approval-svc ---------------------------------------------------- */
+
+/* A final ticket (from a SubmitReview or CancelReview reply) applied like the callback it
+   equals; approval-svc delivers that callback too, and applying twice changes nothing. */
+static int rs__apply_ticket(vc_db_conn *c, const rs_app *app, const Approval__V1__Ticket *tk)
+{
+    int outcome;
+    switch (tk->state) {
+    case APPROVAL__V1__TICKET_STATE__TICKET_STATE_APPROVED: outcome = OUT_APPROVED; break;
+    case APPROVAL__V1__TICKET_STATE__TICKET_STATE_REJECTED: outcome = OUT_REJECTED; break;
+    case APPROVAL__V1__TICKET_STATE__TICKET_STATE_CANCELLED: outcome = OUT_CANCELLED; break;
+    default: return 0; /* still pending */
+    }
+    Reseller__V1__ReviewDecidedRequest m = RESELLER__V1__REVIEW_DECIDED_REQUEST__INIT;
+    m.ticket_id = tk->ticket_id;
+    m.subject_type = (Reseller__V1__ReviewSubjectType)tk->subject_type;
+    m.subject_id = tk->subject_id;
+    m.reseller_id = tk->reseller_id;
+    m.outcome = (Reseller__V1__ReviewOutcome)outcome;
+    m.reason = tk->reason;
+    m.decided_by = tk->decided_by;
+    m.decide_time = tk->decide_time;
+    m.granted_amount_minor = tk->granted_amount_minor;
+    if (tk->subject_type != SUBJ_VOUCHER)
+        return 0; /* applications are settled by the callback alone */
+    bool changed;
+    int rc = rs_voucher_apply_outcome(c, app, &m, &changed);
+    return rc == VC_ENOENT ? 0 : rc;
+}
+
+/* Records the ticket of a submission (its id and due time) on the voucher or application. */
+static int rs__note_ticket(vc_db_conn *c, const Approval__V1__Ticket *tk)
+{
+    int64_t due = 0;
+    vc_ts_to_us(tk->due_time, &due);
+    if (tk->subject_type == SUBJ_VOUCHER)
+        return vc_db_exec(c,
+                          "UPDATE vouchers SET ticket_id = ?, review_due_us = ? WHERE voucher_id "
+                          "= ? AND reseller_id = ?",
+                          VC_DB_ARGS(vc_db_str(tk->ticket_id), due ? vc_db_i64(due) : vc_db_null(),
+                                     vc_db_str(tk->subject_id), vc_db_str(tk->reseller_id)),
+                          NULL);
+    return vc_db_exec(c,
+                      "UPDATE applications SET ticket_id = ?, due_us = ? WHERE application_id = ? "
+                      "AND reseller_id = ?",
+                      VC_DB_ARGS(vc_db_str(tk->ticket_id), due ? vc_db_i64(due) : vc_db_null(),
+                                 vc_db_str(tk->subject_id), vc_db_str(tk->reseller_id)),
+                      NULL);
+}
+
+int rs_outbox_on_reply(vc_db_conn *c, const char *topic, const unsigned char *request,
+                       size_t request_len, const unsigned char *reply, size_t reply_len,
+                       void *arg)
+{
+    const rs_app *app = arg;
+    (void)request;
+    (void)request_len;
+    const Approval__V1__Ticket *tk = NULL;
+    ProtobufCMessage *msg = NULL;
+    if (strcmp(topic, RS_TOPIC_SUBMIT_REVIEW) == 0) {
+        Approval__V1__SubmitReviewResponse *r =
+            approval__v1__submit_review_response__unpack(NULL, reply_len, reply);
+        msg = &r->base;
+        tk = r ? r->ticket : NULL;
+    } else if (strcmp(topic, RS_TOPIC_CANCEL_REVIEW) == 0) {
+        Approval__V1__CancelReviewResponse *r =
+            approval__v1__cancel_review_response__unpack(NULL, reply_len, reply);
+        msg = &r->base;
+        tk = r ? r->ticket : NULL;
+    } else {
+        return 0;
+    }
+    int rc = 0;
+    if (tk && tk->ticket_id) {
+        rc = rs__note_ticket(c, tk);
+        if (rc == 0)
+            rc = rs__apply_ticket(c, app, tk);
+    }
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
 }
 
 static const vc_rpc_method rs_callback_methods[] = {

@@ -11,6 +11,7 @@
 
 #include "reseller/v1/billing_service.pb-c.h"
 #include "reseller/v1/wallet_service.pb-c.h"
+#include "outbox/vc_outbox_sender.h"
 #include "rs.h"
 
 extern const unsigned char vc_reseller_descriptor_set[];
@@ -27,6 +28,10 @@ static const vc_option rs_options[] = {
            "how often the expiry sweep looks for due vouchers", 100, 3600000),
     RS_OPT("expiry-batch", VC_OPT_INT, expiry_batch, "100",
            "vouchers expired per sweep transaction", 1, 10000),
+    RS_OPT("approval-addr", VC_OPT_STRING, approval_addr, "127.0.0.1:50052",
+           "approval-svc address (review submissions and cancels)", 0, 0),
+    RS_OPT("outbox-interval-ms", VC_OPT_INT, outbox_interval_ms, "200",
+           "how often pending messages to approval-svc are (re)delivered", 20, 60000),
 };
 
 /* Areas not built yet: registered so the whole API is served and listed. */
@@ -34,6 +39,8 @@ static const vc_rpc_service rs_pending_services[] = {
     {.descriptor = &reseller__v1__wallet_service__descriptor, .roles = VC_ROLE_CUSTOMER},
     {.descriptor = &reseller__v1__billing_service__descriptor, .roles = VC_ROLE_BILLING},
 };
+
+static void rs_outbox_job(void *arg);
 
 static int reseller_init(vc_svc *svc, void **state)
 {
@@ -58,13 +65,38 @@ static int reseller_init(vc_svc *svc, void **state)
         if (rc != 0)
             return rc;
     }
+    vc_outbox_sender_opts so = {.db = app->db,
+                                .target = app->cfg->approval_addr,
+                                .auth = vc_svc_auth(svc),
+                                .subject = "reseller-svc",
+                                .on_reply = rs_outbox_on_reply,
+                                .reply_arg = app};
+    int rc = vc_outbox_sender_new(&so, &app->outbox);
+    if (rc != 0)
+        return rc;
+    if ((rc = vc_svc_add_job(svc, "outbox", (uint64_t)app->cfg->outbox_interval_ms, rs_outbox_job,
+                             app)) != 0)
+        return rc;
     return vc_svc_add_job(svc, "expiry", (uint64_t)app->cfg->expiry_interval_ms, rs_expiry_job,
                           app);
 }
 
+/* Delivers what is due, round after round while rounds come back full (a backlog). */
+static void rs_outbox_job(void *arg)
+{
+    rs_app *app = arg;
+    for (int round = 0; round < 100; round++) {
+        int delivered = 0;
+        if (vc_outbox_deliver(app->outbox, &delivered) != 0 || delivered < 32)
+            break;
+    }
+}
+
 static void reseller_fini(void *state)
 {
-    free(state);
+    rs_app *app = state;
+    vc_outbox_sender_free(app->outbox);
+    free(app);
 }
 
 static const vc_svc_def reseller_def = {

@@ -26,13 +26,22 @@ typedef struct rs_config {
     char *currency;     /* settlement currency of new resellers */
     int64_t expiry_interval_ms;
     int64_t expiry_batch;
+    char *approval_addr; /* where review submissions and cancels go */
+    int64_t outbox_interval_ms;
 } rs_config;
+
+typedef struct vc_outbox_sender vc_outbox_sender;
 
 typedef struct rs_app {
     vc_svc *svc;
     vc_db_pool *db;
     const rs_config *cfg;
+    vc_outbox_sender *outbox; /* to approval-svc */
 } rs_app;
+
+/* Outbox topics (the approval-svc methods they call). */
+#define RS_TOPIC_SUBMIT_REVIEW "/approval.v1.ReviewService/SubmitReview"
+#define RS_TOPIC_CANCEL_REVIEW "/approval.v1.ReviewService/CancelReview"
 
 /* The reseller a call acts for, written to out[64]. Reseller callers act for their own tenant
    (a different non-empty `requested` is PERMISSION_DENIED); staff and service callers must name
@@ -65,5 +74,11 @@ const vc_rpc_service *rs_callback_service(rs_app *app);
 
 /* Background job: expire due vouchers (expiry.c). */
 void rs_expiry_job(void *app);
+
+/* What approval-svc answered to a delivered submission or cancel (callbacks.c): remembers the
+   ticket and applies a final one. A vc_outbox_reply_fn. */
+int rs_outbox_on_reply(vc_db_conn *c, const char *topic, const unsigned char *request,
+                       size_t request_len, const unsigned char *reply, size_t reply_len,
+                       void *arg);
 
 #endif

@@ -22,6 +22,7 @@
 #include "db/vc_idem.h"
 #include "ledger/vc_ledger.h"
 #include "outbox/vc_outbox.h"
+#include "outbox/vc_outbox_sender.h"
 #include "reseller/v1/voucher_service.pb-c.h"
 #include "rpc/vc_page.h"
 #include "runtime/vc_log.h"
@@ -47,8 +48,6 @@
 #define REF_VOUCHER ((int)RESELLER__V1__REFERENCE_TYPE__REFERENCE_TYPE_VOUCHER)
 
 #define RS_BATCH_MAX 500
-#define RS_REVIEW_TOPIC_SUBMIT "/approval.v1.ReviewService/SubmitReview"
-#define RS_REVIEW_TOPIC_CANCEL "/approval.v1.ReviewService/CancelReview"
 
 /* ---- the voucher row ----------------------------------------------------------------------- */
 
@@ -263,7 +262,7 @@ static int rs__submit_review(vc_db_conn *c, const rs_voucher *v)
     m.amount_minor = v->face;
     m.currency_code = (char *)v->currency;
     m.description = (char *)v->name;
-    return vc_outbox_put(c, RS_REVIEW_TOPIC_SUBMIT, &m.base, NULL);
+    return vc_outbox_put(c, RS_TOPIC_SUBMIT_REVIEW, &m.base, NULL);
 }
 
 static int rs__issue_tx(vc_db_conn *c, void *arg)
@@ -801,6 +800,7 @@ typedef struct rs_change {
     const char *reseller, *voucher_id, *operator_id, *reason;
     int code;
     char msg[256];
+    char message_id[VC_UUID_LEN]; /* a message to approval-svc to deliver right away */
     rs_voucher v;
 } rs_change;
 
@@ -841,7 +841,7 @@ static int rs__cancel_tx(vc_db_conn *c, void *arg)
     m.subject_type = APPROVAL__V1__SUBJECT_TYPE__SUBJECT_TYPE_VOUCHER_ISSUANCE;
     m.subject_id = t->v.voucher_id;
     m.reseller_id = t->v.reseller_id;
-    return vc_outbox_put(c, RS_REVIEW_TOPIC_CANCEL, &m.base, NULL);
+    return vc_outbox_put(c, RS_TOPIC_CANCEL_REVIEW, &m.base, t->message_id);
 }
 
 static int rs__withdraw_tx(vc_db_conn *c, void *arg)
@@ -906,6 +906,20 @@ static int rs__run_change(vc_rpc_ctx *ctx, const char *voucher_id, const char *r
         return vc_rpc_error(ctx, t.code, "%s", t.msg);
     if (rc < 0)
         return rs_fail(ctx, rc, "change voucher");
+    if (t.message_id[0] && app->outbox) {
+        /* approval-svc decides; when it answers now, its answer is applied before we reply
+           (CANCELLED, or the decision staff made first). Unreachable: the voucher stays
+           CANCELLING and the outbox keeps trying. */
+        int delivered = 0;
+        vc_outbox_deliver_one(app->outbox, t.message_id, &delivered);
+        rs_get g = {.arena = vc_rpc_arena(ctx), .reseller = tenant, .voucher_id = voucher_id};
+        if (delivered && vc_db_run(app->db, rs__get_tx, &g) == 0)
+            t.v = g.v;
+        if (t.v.status != ST_CANCELLING && t.v.status != ST_CANCELLED)
+            return vc_rpc_error(ctx, VC_GRPC_FAILED_PRECONDITION,
+                                "the review was decided before the cancel: the voucher is %s",
+                                t.v.status == ST_ACTIVE ? "ACTIVE (approved)" : "REJECTED");
+    }
     *out = rs__to_pb(vc_rpc_arena(ctx), &t.v);
     return VC_GRPC_OK;
 }

@@ -11,8 +11,18 @@ int vc_outbox_put(vc_db_conn *c, const char *topic, const ProtobufCMessage *payl
 {
     char id[VC_UUID_LEN];
     int rc = vc_uuid_new(id);
-    if (rc != 0)
-        return rc;
+    if (rc == 0)
+        rc = vc_outbox_put_id(c, topic, payload, id);
+    if (rc == 0 && message_id)
+        memcpy(message_id, id, VC_UUID_LEN);
+    return rc;
+}
+
+int vc_outbox_put_id(vc_db_conn *c, const char *topic, const ProtobufCMessage *payload,
+                     const char message_id[VC_UUID_LEN])
+{
+    const char *id = message_id;
+    int rc;
     size_t len = protobuf_c_message_get_packed_size(payload);
     unsigned char *buf = malloc(len ? len : 1);
     if (!buf)
@@ -22,8 +32,6 @@ int vc_outbox_put(vc_db_conn *c, const char *topic, const ProtobufCMessage *payl
                     "INSERT INTO outbox (message_id, topic, payload) VALUES (?, ?, ?)",
                     VC_DB_ARGS(vc_db_str(id), vc_db_str(topic), vc_db_blob(buf, len)), NULL);
     free(buf);
-    if (rc == 0 && message_id)
-        memcpy(message_id, id, VC_UUID_LEN);
     return rc;
 }
 

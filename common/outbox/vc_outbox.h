@@ -21,6 +21,10 @@
 int vc_outbox_put(vc_db_conn *c, const char *topic, const ProtobufCMessage *payload,
                   char message_id[VC_UUID_LEN]);
 
+/* Same, with a message id the caller generated (vc_uuid_new) because the payload carries it. */
+int vc_outbox_put_id(vc_db_conn *c, const char *topic, const ProtobufCMessage *payload,
+                     const char message_id[VC_UUID_LEN]);
+
 /* Messages not delivered yet (metrics, tests). */
 int vc_outbox_pending(vc_db_conn *c, int64_t *count);
 

@@ -12,6 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "base/vc_err.h"
@@ -90,7 +94,8 @@ static void build_argv(th_svc *s, const char *bin, bool migrate, const char *con
 static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
                    const char *const *extra);
 
-void th_start(th_svc *s, const char *binary_env, const char *name, const char *const *extra)
+void th_start_keyed(th_svc *s, const char *binary_env, const char *name,
+                    const char *const *extra, const char *key_hex)
 {
     memset(s, 0, sizeof(*s));
     snprintf(s->name, sizeof(s->name), "%s", name);
@@ -100,16 +105,36 @@ void th_start(th_svc *s, const char *binary_env, const char *name, const char *c
     admin_exec(sql);
     snprintf(sql, sizeof(sql), "CREATE DATABASE `%s` CHARACTER SET utf8mb4", s->dbname);
     admin_exec(sql);
-    /* A fresh random key per test: tokens from another test never verify here. */
-    unsigned char key[32];
-    FILE *ur = fopen("/dev/urandom", "r");
-    assert_non_null(ur);
-    assert_int_equal(fread(key, 1, sizeof(key), ur), sizeof(key));
-    fclose(ur);
     char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    if (key_hex) {
+        snprintf(hex, sizeof(hex), "%s", key_hex);
+    } else {
+        /* A fresh random key per test: tokens from another test never verify here. */
+        unsigned char key[32];
+        FILE *ur = fopen("/dev/urandom", "r");
+        assert_non_null(ur);
+        assert_int_equal(fread(key, 1, sizeof(key), ur), sizeof(key));
+        fclose(ur);
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    }
     launch(s, env_or_fail(binary_env), hex, true, extra);
+}
+
+void th_start(th_svc *s, const char *binary_env, const char *name, const char *const *extra)
+{
+    th_start_keyed(s, binary_env, name, extra, NULL);
+}
+
+int th_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+    close(fd);
+    return ntohs(a.sin_port);
 }
 
 void th_start_replica(th_svc *replica, const th_svc *primary, const char *binary_env,
@@ -136,6 +161,7 @@ static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
     snprintf(s->log, sizeof(s->log), "%s/service.log", s->dir);
     char keyfile[192], ready[192];
     snprintf(keyfile, sizeof(keyfile), "%s/jwt.key", s->dir);
+    snprintf(s->key_hex, sizeof(s->key_hex), "%s", hex);
     snprintf(ready, sizeof(ready), "%s/ready", s->dir);
     FILE *kf = fopen(keyfile, "w");
     assert_non_null(kf);
@@ -292,4 +318,35 @@ void th_exec(th_svc *s, const char *sql, const vc_db_param *params, size_t n)
     if (rc != 0)
         fail_msg("%s: %s", sql, vc_db_errmsg(c));
     vc_db_release(s->db, c);
+}
+
+void th_kill(th_svc *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        int st;
+        waitpid(s->pid, &st, 0);
+        s->pid = 0;
+    }
+}
+
+void th_relaunch(th_svc *s, const char *binary_env, const char *const *extra)
+{
+    assert_int_equal(s->pid, 0);
+    char keyfile[192], ready[192];
+    snprintf(keyfile, sizeof(keyfile), "%s/jwt.key", s->dir);
+    snprintf(ready, sizeof(ready), "%s/ready", s->dir);
+    unlink(ready);
+    char *argv[64];
+    build_argv(s, env_or_fail(binary_env), false, extra, argv, keyfile, ready);
+    s->pid = spawn(s->log, argv);
+    for (int i = 0; i < 300; i++) {
+        if (access(ready, R_OK) == 0)
+            return;
+        int wst;
+        if (waitpid(s->pid, &wst, WNOHANG) == s->pid)
+            fail_msg("service exited during restart; see %s", s->log);
+        usleep(50 * 1000);
+    }
+    fail_msg("service not ready after restart; see %s", s->log);
 }

@@ -32,15 +32,27 @@ typedef struct th_svc {
     vc_auth *auth;
     vc_rpc_client *cli;
     vc_db_pool *db;
+    char key_hex[80]; /* its JWT key: start a peer with th_start_keyed to share it */
 } th_svc;
 
 /* Starts `binary_env` ("VC_TEST_RESELLER_BIN") for test `name` with extra flags (NULL-terminated
    list, may be NULL). Fails the test on error. */
 void th_start(th_svc *s, const char *binary_env, const char *name, const char *const *extra);
+/* Same, with a given JWT key (hex) so two services accept each other's service tokens. */
+void th_start_keyed(th_svc *s, const char *binary_env, const char *name,
+                    const char *const *extra, const char *key_hex);
+/* A TCP port on 127.0.0.1 that was free a moment ago (for services that must know each other's
+   address before starting). */
+int th_free_port(void);
 /* Starts a second process of the same binary on the same database as `primary` (a replica:
    no database reset, no migration), with extra flags. */
 void th_start_replica(th_svc *replica, const th_svc *primary, const char *binary_env,
                       const char *const *extra);
+/* kill -9: the process dies mid-flight (its database, client and files stay). */
+void th_kill(th_svc *s);
+/* Starts a killed service again on the same database with the same key (pass a fixed
+   --listen in extra to keep the port). */
+void th_relaunch(th_svc *s, const char *binary_env, const char *const *extra);
 /* SIGTERM; asserts a clean exit 0. Frees everything. */
 void th_stop(th_svc *s);
 /* Mints a token; caller frees. reseller/customer may be NULL. finance only for customers. */
