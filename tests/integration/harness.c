@@ -210,6 +210,8 @@ static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
 
 void th_stop(th_svc *s)
 {
+    vc_rpc_client_free(s->cli);
+    s->cli = NULL;
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         int st = 0;
