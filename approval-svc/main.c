@@ -7,7 +7,10 @@
  */
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "as.h"
 #include "outbox/vc_outbox_sender.h"
@@ -46,7 +49,16 @@ static int approval_init(vc_svc *svc, void **state)
     app->db = vc_svc_db(svc);
     app->cfg = vc_svc_config_of(svc);
     *state = app;
-    /* Business-local time for localtime_r/mktime; no other thread runs yet. */
+    /* Business-local time for localtime_r/mktime; no other thread runs yet. glibc silently
+       falls back to UTC for an unknown zone, so a typo is caught here instead. */
+    char zone_file[512];
+    const char *tzdir = getenv("TZDIR");
+    snprintf(zone_file, sizeof(zone_file), "%s/%s", tzdir ? tzdir : "/usr/share/zoneinfo",
+             app->cfg->time_zone);
+    if (strstr(app->cfg->time_zone, "..") || access(zone_file, R_OK) != 0) {
+        vc_logf(VC_LOG_ERROR, "unknown --time-zone %s (no %s)", app->cfg->time_zone, zone_file);
+        return VC_EINVAL;
+    }
     if (setenv("TZ", app->cfg->time_zone, 1) != 0)
         return VC_EINVAL;
     tzset();

@@ -1,13 +1,12 @@
 #include "calendar/vc_calendar.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "base/vc_err.h"
 
-#define VC__US 1000000LL
+#define VC__US    1000000LL
 #define VC__DAY_S 86400LL
 
 typedef struct vc__entry {
@@ -63,10 +62,10 @@ void vc_calendar_civil_from_days(int64_t days, int *y, int *m, int *d)
 {
     int64_t z = days + 719468;
     int64_t era = vc__floor_div(z, 146097);
-    int64_t doe = z - era * 146097;                                        /* 0..146096 */
+    int64_t doe = z - era * 146097;                                      /* 0..146096 */
     int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* 0..365 */
-    int64_t mp = (5 * doy + 2) / 153;                                      /* 0..11 */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* 0..365 */
+    int64_t mp = (5 * doy + 2) / 153;                                    /* 0..11 */
     int month = (int)(mp < 10 ? mp + 3 : mp - 9);
     *d = (int)(doy - (153 * mp + 2) / 5 + 1);
     *m = month;
@@ -84,8 +83,7 @@ static bool vc__digits(const char *s, size_t n, int *out)
 {
     int v = 0;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
+        if (s[i] < '0' || s[i] > '9') return false;
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
@@ -95,16 +93,21 @@ static bool vc__digits(const char *s, size_t n, int *out)
 int vc_calendar_date_parse(const char *s, int *y, int *m, int *d)
 {
     int yy, mm, dd;
-    if (!s || strlen(s) != VC_CALENDAR_DATE_LEN || s[4] != '-' || s[7] != '-')
-        return VC_EINVAL;
+    if (!s || strlen(s) != VC_CALENDAR_DATE_LEN || s[4] != '-' || s[7] != '-') return VC_EINVAL;
     if (!vc__digits(s, 4, &yy) || !vc__digits(s + 5, 2, &mm) || !vc__digits(s + 8, 2, &dd))
         return VC_EINVAL;
-    if (!vc_calendar_date_valid(yy, mm, dd))
-        return VC_EINVAL;
+    if (!vc_calendar_date_valid(yy, mm, dd)) return VC_EINVAL;
     *y = yy;
     *m = mm;
     *d = dd;
     return 0;
+}
+
+/* v (validated to fit) as exactly `width` zero-padded digits. */
+static void vc__put_digits(char *p, int v, int width)
+{
+    for (int i = width - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
 }
 
 int vc_calendar_date_format(int y, int m, int d, char *out)
@@ -113,7 +116,12 @@ int vc_calendar_date_format(int y, int m, int d, char *out)
         out[0] = '\0';
         return VC_EINVAL;
     }
-    snprintf(out, VC_CALENDAR_DATE_LEN + 1, "%04d-%02d-%02d", y, m, d);
+    vc__put_digits(out, y, 4);
+    out[4] = '-';
+    vc__put_digits(out + 5, m, 2);
+    out[7] = '-';
+    vc__put_digits(out + 8, d, 2);
+    out[VC_CALENDAR_DATE_LEN] = '\0';
     return 0;
 }
 
@@ -122,8 +130,7 @@ int vc_calendar_date_format(int y, int m, int d, char *out)
 static int vc__localtime(int64_t secs, struct tm *tm)
 {
     time_t t = (time_t)secs;
-    if ((int64_t)t != secs || !localtime_r(&t, tm))
-        return VC_EOVERFLOW;
+    if ((int64_t)t != secs || !localtime_r(&t, tm)) return VC_EOVERFLOW;
     return 0;
 }
 
@@ -131,8 +138,7 @@ int vc_calendar_local_date(int64_t us, int *y, int *m, int *d)
 {
     struct tm tm;
     int rc = vc__localtime(vc__floor_div(us, VC__US), &tm);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     *y = tm.tm_year + 1900;
     *m = tm.tm_mon + 1;
     *d = tm.tm_mday;
@@ -143,8 +149,7 @@ static int vc__offset_at(int64_t secs, long *off)
 {
     struct tm tm;
     int rc = vc__localtime(secs, &tm);
-    if (rc == 0)
-        *off = tm.tm_gmtoff;
+    if (rc == 0) *off = tm.tm_gmtoff;
     return rc;
 }
 
@@ -158,15 +163,11 @@ static int vc__local_to_utc(int64_t wall, int64_t *out)
 {
     long before, after, off1, off2;
     int rc = vc__offset_at(wall - VC__DAY_S, &before);
-    if (rc == 0)
-        rc = vc__offset_at(wall + VC__DAY_S, &after);
+    if (rc == 0) rc = vc__offset_at(wall + VC__DAY_S, &after);
     int64_t t1 = wall - before, t2 = wall - after;
-    if (rc == 0)
-        rc = vc__offset_at(t1, &off1);
-    if (rc == 0)
-        rc = vc__offset_at(t2, &off2);
-    if (rc < 0)
-        return rc;
+    if (rc == 0) rc = vc__offset_at(t1, &off1);
+    if (rc == 0) rc = vc__offset_at(t2, &off2);
+    if (rc < 0) return rc;
     bool ok1 = off1 == before, ok2 = off2 == after;
     if (ok1 && ok2)
         *out = t1 < t2 ? t1 : t2; /* shown twice (or no transition at all): the earlier */
@@ -187,8 +188,7 @@ int vc_calendar_new(vc_calendar **out)
 
 void vc_calendar_free(vc_calendar *cal)
 {
-    if (!cal)
-        return;
+    if (!cal) return;
     free(cal->v);
     free(cal);
 }
@@ -226,8 +226,7 @@ int vc_calendar_add(vc_calendar *cal, int y, int m, int d, int kind)
     if (cal->n == cal->cap) {
         size_t cap = cal->cap ? cal->cap * 2 : 32;
         vc__entry *v = realloc(cal->v, cap * sizeof(*v));
-        if (!v)
-            return VC_ENOMEM;
+        if (!v) return VC_ENOMEM;
         cal->v = v;
         cal->cap = cap;
     }
@@ -248,8 +247,7 @@ static bool vc__business(const vc_calendar *cal, int64_t day)
 {
     const vc__entry *e =
         cal->n ? bsearch(&day, cal->v, cal->n, sizeof(*cal->v), vc__entry_cmp) : NULL;
-    if (e)
-        return e->kind == VC_CALENDAR_WORKDAY;
+    if (e) return e->kind == VC_CALENDAR_WORKDAY;
     int wd = vc_calendar_weekday(day);
     return wd >= 1 && wd <= 5;
 }
@@ -274,14 +272,12 @@ static int vc__next_business(const vc_calendar *cal, int64_t *day)
 
 int vc_calendar_due(const vc_calendar *cal, int64_t submit_us, int n, int64_t *due_us)
 {
-    if (!cal || !due_us || n < 1 || n > VC_CALENDAR_MAX_DAYS)
-        return VC_EINVAL;
+    if (!cal || !due_us || n < 1 || n > VC_CALENDAR_MAX_DAYS) return VC_EINVAL;
     int64_t secs = vc__floor_div(submit_us, VC__US);
     int64_t frac = submit_us - secs * VC__US;
     struct tm tm;
     int rc = vc__localtime(secs, &tm);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     int64_t day = vc_calendar_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     /* A leap second (only "right/" zones show one) is the last second of its minute. */
     int64_t tod = tm.tm_hour * 3600LL + tm.tm_min * 60LL + (tm.tm_sec > 59 ? 59 : tm.tm_sec);
@@ -293,12 +289,9 @@ int vc_calendar_due(const vc_calendar *cal, int64_t submit_us, int n, int64_t *d
     for (int i = 0; rc == 0 && i < n; i++)
         rc = vc__next_business(cal, &day);
     int64_t at = 0;
-    if (rc == 0)
-        rc = vc__local_to_utc(day * VC__DAY_S + tod, &at);
-    if (rc < 0)
-        return rc;
-    if (at > INT64_MAX / VC__US - 1 || at < INT64_MIN / VC__US + 1)
-        return VC_EOVERFLOW;
+    if (rc == 0) rc = vc__local_to_utc(day * VC__DAY_S + tod, &at);
+    if (rc < 0) return rc;
+    if (at > INT64_MAX / VC__US - 1 || at < INT64_MIN / VC__US + 1) return VC_EOVERFLOW;
     *due_us = at * VC__US + frac;
     return 0;
 }
