@@ -50,4 +50,7 @@ const vc_rpc_service *as_calendar_service(as_app *app);
    calendar exceptions it needs through c. 0 or a VC_E* code. */
 int as_due_time(vc_db_conn *c, int64_t submit_us, int days, int64_t *due_us);
 
+/* Pending and overdue (pending past due) tickets right now (staff.c); for metrics. */
+int as_queue_counts(vc_db_conn *c, int64_t now_us, int64_t *pending, int64_t *overdue);
+
 #endif

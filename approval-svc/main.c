@@ -6,8 +6,8 @@
  * process definition: options, services, jobs.
  */
 #include <stddef.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +39,8 @@ static const vc_option as_options[] = {
 };
 
 static void as_outbox_job(void *arg);
+static double as_gauge_pending(void *arg);
+static double as_gauge_overdue(void *arg);
 
 static int approval_init(vc_svc *svc, void **state)
 {
@@ -69,6 +71,10 @@ static int approval_init(vc_svc *svc, void **state)
         if (rc != 0)
             return rc;
     }
+    vc_metrics_gauge(vc_svc_metrics(svc), "vc_approval_pending_tickets",
+                     "Tickets waiting for a decision.", as_gauge_pending, app);
+    vc_metrics_gauge(vc_svc_metrics(svc), "vc_approval_overdue_tickets",
+                     "Pending tickets past their due time (SLA breached).", as_gauge_overdue, app);
     vc_outbox_sender_opts so = {.db = app->db,
                                 .target = app->cfg->reseller_addr,
                                 .auth = vc_svc_auth(svc),
@@ -78,6 +84,29 @@ static int approval_init(vc_svc *svc, void **state)
         return rc;
     return vc_svc_add_job(svc, "outbox", (uint64_t)app->cfg->outbox_interval_ms, as_outbox_job,
                           app);
+}
+
+/* Queue gauges, sampled on the metrics thread at scrape time (one short query each). */
+typedef struct as_count {
+    int64_t pending, overdue;
+} as_count;
+
+static int as__count(vc_db_conn *c, void *arg)
+{
+    as_count *k = arg;
+    return as_queue_counts(c, vc_now_us(), &k->pending, &k->overdue);
+}
+
+static double as_gauge_pending(void *arg)
+{
+    as_count k = {0};
+    return vc_db_run(((as_app *)arg)->db, as__count, &k) == 0 ? (double)k.pending : -1.0;
+}
+
+static double as_gauge_overdue(void *arg)
+{
+    as_count k = {0};
+    return vc_db_run(((as_app *)arg)->db, as__count, &k) == 0 ? (double)k.overdue : -1.0;
 }
 
 /* Delivers decided outcomes to reseller-svc, round after round while rounds come back full. */

@@ -72,6 +72,15 @@ static int rs__apply_application(vc_db_conn *c, rs_cb *t)
     if (!vc_ts_to_us(m->decide_time, &when))
         when = vc_now_us();
     int kind = m->subject_type == SUBJ_QUOTA ? 1 : 2;
+    if (m->direct_grant && m->currency_code && *m->currency_code &&
+        strcmp(m->currency_code, currency) != 0) {
+        /* approval-svc cannot know the reseller's currency; a grant in another one is refused
+           (and stays undelivered there, visible to staff) rather than booked wrongly. */
+        t->code = VC_GRPC_FAILED_PRECONDITION;
+        snprintf(t->msg, sizeof(t->msg), "reseller %s settles in %s, not %s", m->reseller_id,
+                 currency, m->currency_code);
+        return -2000;
+    }
     if (m->direct_grant) {
         /* No application existed: record the grant as one, approved by staff. */
         rc = vc_db_exec(c,
@@ -143,6 +152,8 @@ static int rs__decided_tx(vc_db_conn *c, void *arg)
     } else {
         rc = rs__apply_application(c, t);
     }
+    if (rc == -2000)
+        return rc; /* a refusal already described in t */
     if (rc == VC_ENOENT) {
         t->code = VC_GRPC_NOT_FOUND;
         snprintf(t->msg, sizeof(t->msg), "subject %s of reseller %s not found", t->m->subject_id,

@@ -257,8 +257,7 @@ int ctl_money_arg(ctl *c, const char *name, int64_t *out)
     const char *v = ctl_opt(c, name);
     if (!v) return 0;
     if (!c->currency[0]) {
-        if (!c->prog->need_currency)
-            return ctl_usage_error(c, "--%s needs --currency", name);
+        if (!c->prog->need_currency) return ctl_usage_error(c, "--%s needs --currency", name);
         int st = c->prog->need_currency(c);
         if (st) return st;
     }
@@ -468,7 +467,16 @@ void ctl_table_print(const ctl_table *t)
 
 void ctl_kv(const char *key, const char *value)
 {
-    printf("%-18s %s\n", key, value && *value ? value : "-");
+    if (!value || !*value) value = "-";
+    size_t len = strlen(value);
+    while (len > 1 && (value[len - 1] == '\n' || value[len - 1] == '\r'))
+        len--;
+    printf("%-18s ", key);
+    for (size_t i = 0; i < len; i++) { /* continuation lines stay in the value column */
+        putchar(value[i]);
+        if (value[i] == '\n') printf("%-18s ", "");
+    }
+    putchar('\n');
 }
 
 /* ---- paged lists -------------------------------------------------------------------------- */
@@ -631,7 +639,8 @@ static int find_command(ctl *c, int argc, char **argv, int *i)
     if (*i + 1 >= argc || argv[*i + 1][0] == '-') return 0; /* "templates --help" */
     const char *sub = argv[++*i];
     for (size_t k = 0; k < p->ncommands; k++)
-        if (in_group(p->commands[k].name, w, wl) && strcmp(p->commands[k].name + wl + 1, sub) == 0) {
+        if (in_group(p->commands[k].name, w, wl) &&
+            strcmp(p->commands[k].name + wl + 1, sub) == 0) {
             c->cmd = &p->commands[k];
             return 0;
         }

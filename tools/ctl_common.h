@@ -194,7 +194,8 @@ void ctl_table_init(ctl_table *t, ctl *c, const char *align);
 void ctl_table_row(ctl_table *t, ...);
 /* Prints the table on stdout, or the header and "(none)" when it has no rows. */
 void ctl_table_print(const ctl_table *t);
-/* One "key  value" line of a detail view; NULL or "" shows "-". */
+/* One "key  value" line of a detail view; NULL or "" shows "-"; the lines of a multi-line value
+   are indented to the value column. */
 void ctl_kv(const char *key, const char *value);
 
 /* ---- paged lists -------------------------------------------------------------------------- */

@@ -24,6 +24,9 @@
  * "resellerctl: <CODE>: <message>" on stderr, plus the offending fields), the call failed, or a
  * batch had failed items; 2 usage error. Command functions below return this status directly.
  *
+ * The machinery (flag parsing, help, calls with retries, tables, paging, money and enum
+ * formatting) is tools/ctl_common.h, shared with approvalctl; this file is the commands.
+ *
  * Memory: one arena per run owns every request, response and formatted string; it is freed
  * once at exit.
  */
@@ -52,7 +55,7 @@ static int need_currency(ctl *c)
     req.reseller_id = (char *)(reseller ? reseller : "");
     Reseller__V1__GetQuotaResponse *r;
     int st = ctl_call(c, "/reseller.v1.QuotaService/GetQuota", &req.base,
-                  &reseller__v1__get_quota_response__descriptor, &r, true, NULL);
+                      &reseller__v1__get_quota_response__descriptor, &r, true, NULL);
     if (st) {
         fprintf(stderr, CTL_PROG ": cannot learn the reseller's currency; pass --currency\n");
         return st;
@@ -78,7 +81,7 @@ static int cmd_quota(ctl *c)
     req.reseller_id = (char *)ctl_opt_or(c, "reseller", "");
     Reseller__V1__GetQuotaResponse *r;
     int st = ctl_call(c, "/reseller.v1.QuotaService/GetQuota", &req.base,
-                  &reseller__v1__get_quota_response__descriptor, &r, true, NULL);
+                      &reseller__v1__get_quota_response__descriptor, &r, true, NULL);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     const char *cur = r->currency_code;
     Reseller__V1__VoucherQuota vq = RESELLER__V1__VOUCHER_QUOTA__INIT;
@@ -90,10 +93,10 @@ static int cmd_quota(ctl *c)
     ctl_table_init(&t, c, "lrrrrr");
     ctl_table_row(&t, "BALANCE", "GRANTED", "CONSUMED", "RETURNED", "ALLOCATED", "REMAINING");
     ctl_table_row(&t, "voucher quota", ctl_money(c, q->granted_minor, cur),
-              ctl_money(c, q->consumed_minor, cur), ctl_money(c, q->returned_minor, cur), "-",
-              ctl_money(c, q->remaining_minor, cur));
+                  ctl_money(c, q->consumed_minor, cur), ctl_money(c, q->returned_minor, cur), "-",
+                  ctl_money(c, q->remaining_minor, cur));
     ctl_table_row(&t, "credit pool", ctl_money(c, p->granted_minor, cur), "-", "-",
-              ctl_money(c, p->allocated_minor, cur), ctl_money(c, p->remaining_minor, cur));
+                  ctl_money(c, p->allocated_minor, cur), ctl_money(c, p->remaining_minor, cur));
     ctl_table_print(&t);
     printf("\nown-cost issued    %s\n", ctl_money(c, r->own_cost_issued_minor, cur));
     return 0;
@@ -103,10 +106,11 @@ static void entry_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
 {
     const Reseller__V1__LedgerEntry *e = (const Reseller__V1__LedgerEntry *)m;
     ctl_table_row(t, ctl_ts(c, e->create_time),
-              ctl_enum_name(c, &reseller__v1__quota_kind__descriptor, e->account),
-              ctl_enum_name(c, &reseller__v1__ledger_entry_kind__descriptor, e->kind),
-              ctl_signed_money(c, e->amount_minor, e->currency_code),
-              ctl_money(c, e->balance_after_minor, e->currency_code), e->reference_id, e->reason);
+                  ctl_enum_name(c, &reseller__v1__quota_kind__descriptor, e->account),
+                  ctl_enum_name(c, &reseller__v1__ledger_entry_kind__descriptor, e->kind),
+                  ctl_signed_money(c, e->amount_minor, e->currency_code),
+                  ctl_money(c, e->balance_after_minor, e->currency_code), e->reference_id,
+                  e->reason);
 }
 
 /* quota|pool, or the QuotaKind names. */
@@ -139,7 +143,7 @@ static int cmd_entries(ctl *c)
     int st = kind_arg(c, "account", &account);
     if (!st)
         st = ctl_enum_list_arg(c, "kind", &reseller__v1__ledger_entry_kind__descriptor, &kinds,
-                           &req.n_kinds);
+                               &req.n_kinds);
     if (st) return st;
     req.account = account;
     req.kinds = kinds;
@@ -201,7 +205,7 @@ static int cmd_apply(ctl *c)
     req.request_id = (char *)ctl_request_id(c);
     Reseller__V1__ApplyForQuotaResponse *r;
     st = ctl_call(c, "/reseller.v1.QuotaService/ApplyForQuota", &req.base,
-              &reseller__v1__apply_for_quota_response__descriptor, &r, true, req.request_id);
+                  &reseller__v1__apply_for_quota_response__descriptor, &r, true, req.request_id);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->application) show_application(c, r->application);
     return 0;
@@ -211,13 +215,13 @@ static void application_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
 {
     const Reseller__V1__Application *a = (const Reseller__V1__Application *)m;
     bool approved = a->state == RESELLER__V1__APPLICATION_STATE__APPLICATION_STATE_APPROVED;
-    ctl_table_row(t, a->application_id, ctl_enum_name(c, &reseller__v1__quota_kind__descriptor, a->kind),
-              ctl_money(c, a->requested_amount_minor, a->currency_code),
-              approved ? ctl_money(c, a->granted_amount_minor, a->currency_code) : "-",
-              ctl_enum_name(c, &reseller__v1__application_state__descriptor, a->state),
-              ctl_ts(c, a->submit_time), ctl_ts(c, a->due_time),
-              a->direct_grant ? ctl_printf(c, "[direct grant] %s", a->justification)
-                              : a->justification);
+    ctl_table_row(
+        t, a->application_id, ctl_enum_name(c, &reseller__v1__quota_kind__descriptor, a->kind),
+        ctl_money(c, a->requested_amount_minor, a->currency_code),
+        approved ? ctl_money(c, a->granted_amount_minor, a->currency_code) : "-",
+        ctl_enum_name(c, &reseller__v1__application_state__descriptor, a->state),
+        ctl_ts(c, a->submit_time), ctl_ts(c, a->due_time),
+        a->direct_grant ? ctl_printf(c, "[direct grant] %s", a->justification) : a->justification);
 }
 
 static const ctl_flag applications_flags[] = {
@@ -235,7 +239,7 @@ static int cmd_applications(ctl *c)
     int st = kind_arg(c, "kind", &kind);
     if (!st)
         st = ctl_enum_list_arg(c, "state", &reseller__v1__application_state__descriptor, &states,
-                           &req.n_states);
+                               &req.n_states);
     if (st) return st;
     req.kind = kind;
     req.states = states;
@@ -243,7 +247,7 @@ static int cmd_applications(ctl *c)
     ctl_table t;
     ctl_table_init(&t, c, "llrrlllt");
     ctl_table_row(&t, "APPLICATION", "KIND", "REQUESTED", "GRANTED", "STATE", "SUBMITTED", "DUE",
-              "JUSTIFICATION");
+                  "JUSTIFICATION");
     ctl_list l = {.path = "/reseller.v1.QuotaService/ListApplications",
                   .req = &req.base,
                   .resp_desc = &reseller__v1__list_applications_response__descriptor,
@@ -261,7 +265,7 @@ static const char *scope_text(ctl *c, const Reseller__V1__ProductScope *s)
     if (s->kind == RESELLER__V1__PRODUCT_SCOPE_KIND__PRODUCT_SCOPE_KIND_ALL_PRODUCTS)
         return s->n_excluded_product_codes ? ctl_printf(c, "all products except %s",
                                                         ctl_join(c, s->excluded_product_codes,
-                                                             s->n_excluded_product_codes, ", "))
+                                                                 s->n_excluded_product_codes, ", "))
                                            : "all products";
     return ctl_join(c, s->product_codes, s->n_product_codes, ", ");
 }
@@ -321,9 +325,9 @@ static void template_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
 {
     const Reseller__V1__Template *p = (const Reseller__V1__Template *)m;
     ctl_table_row(t, p->template_id, p->name, ctl_money(c, p->face_value_minor, p->currency_code),
-              ctl_enum_name(c, &reseller__v1__funding__descriptor, p->funding),
-              ctl_enum_name(c, &reseller__v1__template_state__descriptor, p->state),
-              ctl_printf(c, "%lld", (long long)p->issued_count), ctl_ts(c, p->create_time));
+                  ctl_enum_name(c, &reseller__v1__funding__descriptor, p->funding),
+                  ctl_enum_name(c, &reseller__v1__template_state__descriptor, p->state),
+                  ctl_printf(c, "%lld", (long long)p->issued_count), ctl_ts(c, p->create_time));
 }
 
 static const ctl_flag tpl_list_flags[] = {{"name", "S", "name contains S (case-insensitive)"},
@@ -377,7 +381,7 @@ static int cmd_tpl_get(ctl *c)
     req.template_id = (char *)c->pos[0];
     Reseller__V1__GetTemplateResponse *r;
     int st = ctl_call(c, "/reseller.v1.TemplateService/GetTemplate", &req.base,
-                  &reseller__v1__get_template_response__descriptor, &r, true, NULL);
+                      &reseller__v1__get_template_response__descriptor, &r, true, NULL);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->template_) show_template(c, r->template_);
     return 0;
@@ -418,7 +422,8 @@ static void mask_add(tpl_mask *m, const char *path)
 
 static int tpl_scope(ctl *c, Reseller__V1__Template *t, tpl_mask *m)
 {
-    bool products = ctl_has(c, "products"), all = ctl_has(c, "all"), exclude = ctl_has(c, "exclude");
+    bool products = ctl_has(c, "products"), all = ctl_has(c, "all"),
+         exclude = ctl_has(c, "exclude");
     if (!products && !all && !exclude) return 0;
     if (products && (all || exclude))
         return ctl_usage_error(c, "--products cannot be combined with --all/--exclude");
@@ -431,7 +436,8 @@ static int tpl_scope(ctl *c, Reseller__V1__Template *t, tpl_mask *m)
     } else {
         s->kind = RESELLER__V1__PRODUCT_SCOPE_KIND__PRODUCT_SCOPE_KIND_ALL_PRODUCTS;
         if (exclude)
-            s->excluded_product_codes = ctl_split(c, ctl_opt(c, "exclude"), &s->n_excluded_product_codes);
+            s->excluded_product_codes =
+                ctl_split(c, ctl_opt(c, "exclude"), &s->n_excluded_product_codes);
     }
     t->product_scope = s;
     mask_add(m, "product_scope");
@@ -470,7 +476,7 @@ static int tpl_conditions(ctl *c, Reseller__V1__Template *t, tpl_mask *m, bool s
     Reseller__V1__UsageConditions *u = ctl_alloc(c, sizeof(*u));
     reseller__v1__usage_conditions__init(u);
     u->use_limit = ctl_has(c, "multi-use") ? RESELLER__V1__USE_LIMIT__USE_LIMIT_MULTI_USE
-                                       : RESELLER__V1__USE_LIMIT__USE_LIMIT_SINGLE_USE;
+                                           : RESELLER__V1__USE_LIMIT__USE_LIMIT_SINGLE_USE;
     int st = ctl_money_arg(c, "min-order", &u->min_order_amount_minor);
     if (!st) st = ctl_int32_arg(c, "min-months", &u->min_purchase_months);
     if (!st) st = ctl_int32_arg(c, "max-months", &u->max_purchase_months);
@@ -492,7 +498,7 @@ static int tpl_from_flags(ctl *c, Reseller__V1__Template *t, tpl_mask *m, bool c
     int st = ctl_enum_arg(c, "funding", &reseller__v1__funding__descriptor, &funding);
     if (!st)
         st = ctl_enum_list_arg(c, "modes", &reseller__v1__payment_mode__descriptor, &modes,
-                           &t->n_payment_modes);
+                               &t->n_payment_modes);
     if (!st) st = ctl_money_arg(c, "face", &t->face_value_minor);
     if (!st) st = tpl_scope(c, t, m);
     if (!st) st = tpl_validity(c, t, m);
@@ -530,7 +536,7 @@ static int cmd_tpl_create(ctl *c)
     req.request_id = (char *)ctl_request_id(c);
     Reseller__V1__CreateTemplateResponse *r;
     st = ctl_call(c, "/reseller.v1.TemplateService/CreateTemplate", &req.base,
-              &reseller__v1__create_template_response__descriptor, &r, true, req.request_id);
+                  &reseller__v1__create_template_response__descriptor, &r, true, req.request_id);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->template_) show_template(c, r->template_);
     return 0;
@@ -557,7 +563,7 @@ static int cmd_tpl_update(ctl *c)
     req.update_mask = &mask;
     Reseller__V1__UpdateTemplateResponse *r;
     st = ctl_call(c, "/reseller.v1.TemplateService/UpdateTemplate", &req.base,
-              &reseller__v1__update_template_response__descriptor, &r, false, NULL);
+                  &reseller__v1__update_template_response__descriptor, &r, false, NULL);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->template_) show_template(c, r->template_);
     return 0;
@@ -577,7 +583,7 @@ static void show_customer(ctl *c, const Reseller__V1__Customer *p)
         ctl_kv("credit", ctl_money(c, p->credit->credit_minor, cur));
         ctl_kv("used", ctl_money(c, p->credit->used_minor, cur));
         ctl_kv("available", ctl_printf(c, "%s%s", ctl_money(c, p->credit->available_minor, cur),
-                                   p->credit->exhausted ? " (exhausted)" : ""));
+                                       p->credit->exhausted ? " (exhausted)" : ""));
     }
     ctl_kv("created", ctl_ts(c, p->create_time));
 }
@@ -602,7 +608,7 @@ static int cmd_cust_create(ctl *c)
     Reseller__V1__CreateCustomerResponse *r;
     /* Not retried: a retry after a lost reply would answer ALREADY_EXISTS. */
     int st = ctl_call(c, "/reseller.v1.CustomerService/CreateCustomer", &req.base,
-                  &reseller__v1__create_customer_response__descriptor, &r, false, NULL);
+                      &reseller__v1__create_customer_response__descriptor, &r, false, NULL);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->customer) show_customer(c, r->customer);
     return 0;
@@ -614,7 +620,7 @@ static int cmd_cust_get(ctl *c)
     req.customer_id = (char *)c->pos[0];
     Reseller__V1__GetCustomerResponse *r;
     int st = ctl_call(c, "/reseller.v1.CustomerService/GetCustomer", &req.base,
-                  &reseller__v1__get_customer_response__descriptor, &r, true, NULL);
+                      &reseller__v1__get_customer_response__descriptor, &r, true, NULL);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->customer) show_customer(c, r->customer);
     return 0;
@@ -625,9 +631,10 @@ static void customer_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
     const Reseller__V1__Customer *p = (const Reseller__V1__Customer *)m;
     const Reseller__V1__CustomerCredit *k = p->credit;
     const char *cur = k ? k->currency_code : "";
-    ctl_table_row(t, p->customer_id, p->name, p->email, k ? ctl_money(c, k->credit_minor, cur) : "-",
-              k ? ctl_money(c, k->used_minor, cur) : "-", k ? ctl_money(c, k->available_minor, cur) : "-",
-              ctl_ts(c, p->create_time));
+    ctl_table_row(t, p->customer_id, p->name, p->email,
+                  k ? ctl_money(c, k->credit_minor, cur) : "-",
+                  k ? ctl_money(c, k->used_minor, cur) : "-",
+                  k ? ctl_money(c, k->available_minor, cur) : "-", ctl_ts(c, p->create_time));
 }
 
 static const ctl_flag cust_list_flags[] = {
@@ -711,7 +718,7 @@ static int cmd_issue(ctl *c)
     req.request_id = (char *)ctl_request_id(c);
     Reseller__V1__IssueVoucherResponse *r;
     int st = ctl_call(c, "/reseller.v1.VoucherService/IssueVoucher", &req.base,
-                  &reseller__v1__issue_voucher_response__descriptor, &r, true, req.request_id);
+                      &reseller__v1__issue_voucher_response__descriptor, &r, true, req.request_id);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     if (r->voucher) show_voucher(c, r->voucher);
     return 0;
@@ -728,13 +735,14 @@ static int cmd_batch(ctl *c)
 {
     Reseller__V1__BatchIssueVouchersRequest req = RESELLER__V1__BATCH_ISSUE_VOUCHERS_REQUEST__INIT;
     req.template_id = (char *)ctl_opt_or(c, "template", "");
-    if (ctl_has(c, "customers")) req.customer_ids = ctl_split(c, ctl_opt(c, "customers"), &req.n_customer_ids);
+    if (ctl_has(c, "customers"))
+        req.customer_ids = ctl_split(c, ctl_opt(c, "customers"), &req.n_customer_ids);
     req.remarks = (char *)ctl_opt_or(c, "remarks", "");
     req.request_id = (char *)ctl_request_id(c);
     Reseller__V1__BatchIssueVouchersResponse *r;
-    int st =
-        ctl_call(c, "/reseller.v1.VoucherService/BatchIssueVouchers", &req.base,
-             &reseller__v1__batch_issue_vouchers_response__descriptor, &r, true, req.request_id);
+    int st = ctl_call(c, "/reseller.v1.VoucherService/BatchIssueVouchers", &req.base,
+                      &reseller__v1__batch_issue_vouchers_response__descriptor, &r, true,
+                      req.request_id);
     if (st) return st;
     if (c->json)
         st = ctl_print_json(c, &r->base);
@@ -746,8 +754,9 @@ static int cmd_batch(ctl *c)
             const Reseller__V1__BatchIssueResult *x = r->results[i];
             const Reseller__V1__Voucher *v = x->voucher;
             ctl_table_row(&t, x->customer_id, vc_grpc_code_name(x->code), v ? v->voucher_id : "-",
-                      v ? ctl_enum_name(c, &reseller__v1__voucher_status__descriptor, v->status) : "-",
-                      x->message);
+                          v ? ctl_enum_name(c, &reseller__v1__voucher_status__descriptor, v->status)
+                            : "-",
+                          x->message);
         }
         ctl_table_print(&t);
         printf("%d succeeded, %d failed\n", r->succeeded_count, r->failed_count);
@@ -763,10 +772,12 @@ static void voucher_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
 {
     const Reseller__V1__Voucher *v = (const Reseller__V1__Voucher *)m;
     ctl_table_row(
-        t, v->voucher_id, v->customer_id, v->name, ctl_money(c, v->face_value_minor, v->currency_code),
+        t, v->voucher_id, v->customer_id, v->name,
+        ctl_money(c, v->face_value_minor, v->currency_code),
         ctl_money(c, v->balance_minor, v->currency_code),
         ctl_enum_name(c, &reseller__v1__voucher_status__descriptor, v->status),
-        v->review ? ctl_enum_name(c, &reseller__v1__review_status__descriptor, v->review->status) : "-",
+        v->review ? ctl_enum_name(c, &reseller__v1__review_status__descriptor, v->review->status)
+                  : "-",
         ctl_ts(c, v->expire_time), ctl_ts(c, v->issue_time));
 }
 
@@ -785,10 +796,10 @@ static int cmd_vch_list(ctl *c)
     Reseller__V1__ListVouchersRequest req = RESELLER__V1__LIST_VOUCHERS_REQUEST__INIT;
     void *statuses = NULL, *reviews = NULL;
     int st = ctl_enum_list_arg(c, "status", &reseller__v1__voucher_status__descriptor, &statuses,
-                           &req.n_statuses);
+                               &req.n_statuses);
     if (!st)
         st = ctl_enum_list_arg(c, "review", &reseller__v1__review_status__descriptor, &reviews,
-                           &req.n_review_statuses);
+                               &req.n_review_statuses);
     if (!st) st = range_arg(c, &req.issue_time);
     if (st) return st;
     req.statuses = statuses;
@@ -798,7 +809,7 @@ static int cmd_vch_list(ctl *c)
     ctl_table t;
     ctl_table_init(&t, c, "lltrrllll");
     ctl_table_row(&t, "VOUCHER", "CUSTOMER", "NAME", "FACE VALUE", "BALANCE", "STATUS", "REVIEW",
-              "EXPIRES", "ISSUED");
+                  "EXPIRES", "ISSUED");
     ctl_list l = {.path = "/reseller.v1.VoucherService/ListVouchers",
                   .req = &req.base,
                   .resp_desc = &reseller__v1__list_vouchers_response__descriptor,
@@ -857,7 +868,7 @@ static int cmd_summary(ctl *c)
     Reseller__V1__GetIssuanceSummaryRequest req = RESELLER__V1__GET_ISSUANCE_SUMMARY_REQUEST__INIT;
     Reseller__V1__GetIssuanceSummaryResponse *r;
     int st = ctl_call(c, "/reseller.v1.VoucherService/GetIssuanceSummary", &req.base,
-                  &reseller__v1__get_issuance_summary_response__descriptor, &r, true, NULL);
+                      &reseller__v1__get_issuance_summary_response__descriptor, &r, true, NULL);
     if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
     const char *cur = r->currency_code;
     ctl_kv("issued", ctl_money(c, r->issued_amount_minor, cur));
@@ -870,10 +881,10 @@ static int cmd_summary(ctl *c)
     ctl_table_init(&t, c, "lr");
     ctl_table_row(&t, "STATUS", "VOUCHERS");
     for (size_t i = 0; i < r->n_status_counts; i++)
-        ctl_table_row(
-            &t,
-            ctl_enum_name(c, &reseller__v1__voucher_status__descriptor, r->status_counts[i]->status),
-            ctl_printf(c, "%lld", (long long)r->status_counts[i]->count));
+        ctl_table_row(&t,
+                      ctl_enum_name(c, &reseller__v1__voucher_status__descriptor,
+                                    r->status_counts[i]->status),
+                      ctl_printf(c, "%lld", (long long)r->status_counts[i]->count));
     ctl_table_print(&t);
     return 0;
 }

@@ -131,7 +131,7 @@ static void wait_ticket(int subject_type, const char *subject, char ticket[48])
 
 static int voucher_status(const char *v)
 {
-    char sql[256];
+    char sql[1024];
     snprintf(sql, sizeof(sql), "SELECT status FROM vouchers WHERE voucher_id = '%s'", v);
     return (int)th_query_i64(&R, sql);
 }
