@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "approval/v1/calendar_service.pb-c.h"
 #include "approval/v1/review_service.pb-c.h"
 #include "approval/v1/staff_service.pb-c.h"
 #include "base/vc_time.h"
@@ -119,8 +120,19 @@ static void wait_ticket(int subject_type, const char *subject, char ticket[48])
             &approval__v1__get_review_response__descriptor, &res);
         if (r) {
             snprintf(ticket, 48, "%s", r->ticket->ticket_id);
-            assert_true(r->ticket->due_time->seconds > r->ticket->submit_time->seconds);
             assert_int_equal(r->ticket->business_days, 3);
+            /* The due time is the business calendar's: submission + 3 business days. */
+            Approval__V1__ComputeDueTimeRequest q = APPROVAL__V1__COMPUTE_DUE_TIME_REQUEST__INIT;
+            q.submit_time = r->ticket->submit_time;
+            q.business_days = 3;
+            vc_rpc_result cres;
+            Approval__V1__ComputeDueTimeResponse *due = (Approval__V1__ComputeDueTimeResponse *)acall(
+                tok_staff, "/approval.v1.CalendarService/ComputeDueTime", &q.base,
+                &approval__v1__compute_due_time_response__descriptor, &cres);
+            assert_int_equal(cres.code, VC_GRPC_OK);
+            assert_int_equal(due->due_time->seconds, r->ticket->due_time->seconds);
+            assert_true(r->ticket->due_time->seconds >= r->ticket->submit_time->seconds + 3 * 86400);
+            protobuf_c_message_free_unpacked(&due->base, NULL);
             protobuf_c_message_free_unpacked(&r->base, NULL);
             return;
         }
