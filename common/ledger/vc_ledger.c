@@ -42,11 +42,12 @@ int vc_ledger_post(vc_db_conn *c, const vc_ledger_posting *p, int64_t *before, i
         static const char sql[] =
             "UPDATE ledger_accounts SET balance_minor = balance_minor - ?, "
             "debited_minor = debited_minor + ?, updated_us = ? "
-            "WHERE reseller_id = ? AND account = ? AND owner_id = ? AND balance_minor >= ?";
+            "WHERE reseller_id = ? AND account = ? AND owner_id = ? AND balance_minor - ? >= ?";
         rc = vc_db_exec(c, sql,
                         VC_DB_ARGS(vc_db_i64(p->amount_minor), vc_db_i64(p->amount_minor),
                                    vc_db_i64(now), vc_db_str(p->reseller_id), vc_db_i64(p->account),
-                                   vc_db_str(owner), vc_db_i64(p->amount_minor)),
+                                   vc_db_str(owner), vc_db_i64(p->amount_minor),
+                                   vc_db_i64(p->keep_minor > 0 ? p->keep_minor : 0)),
                         &affected);
         if (rc < 0)
             return rc;

@@ -52,6 +52,8 @@ typedef struct vc_ledger_posting {
     const char *idem_ref; /* unique name of the business event */
     const char *reason;
     const char *operator_id;
+    int64_t keep_minor;   /* debits only: the balance must stay >= this after the debit (a
+                             withdrawal may not touch credit the customer already used) */
 } vc_ledger_posting;
 
 typedef struct vc_ledger_balance {
