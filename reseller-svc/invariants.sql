@@ -24,3 +24,18 @@ WHERE funding = 1 AND (
 -- 3. Balances of vouchers stay within [0, face value].
 SELECT CONCAT('voucher ', voucher_id, ' balance ', balance_minor) AS violation
 FROM vouchers WHERE balance_minor < 0 OR balance_minor > face_value_minor;
+
+-- 4. A voucher's balance is its face value minus its deductions (voucher_deductions is the
+--    voucher's ledger: wallet payments and bill settlements).
+SELECT CONCAT('voucher ', v.voucher_id, ': balance ', v.balance_minor, ', face ',
+              v.face_value_minor, ' - deductions ', COALESCE(d.s, 0)) AS violation
+FROM vouchers v
+LEFT JOIN (SELECT voucher_id, SUM(amount_minor) AS s FROM voucher_deductions GROUP BY voucher_id) d
+       ON d.voucher_id = v.voucher_id
+WHERE v.balance_minor <> v.face_value_minor - COALESCE(d.s, 0);
+
+-- 5. Every deduction moves its voucher's balance by exactly its amount, never below zero.
+SELECT CONCAT('deduction ', deduction_id, ': ', balance_before_minor, ' - ', amount_minor, ' != ',
+              balance_after_minor) AS violation
+FROM voucher_deductions
+WHERE balance_before_minor - amount_minor <> balance_after_minor OR balance_after_minor < 0;

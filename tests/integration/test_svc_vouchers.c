@@ -190,6 +190,22 @@ static int voucher_status(const char *tok, const char *id, int64_t *balance)
     return st;
 }
 
+/* A customer spends `amount` of a voucher, as a settlement would record it: a deduction row
+   (the voucher's own ledger) and the balance. The wallet is another area's; this is its effect. */
+static void use_voucher(const char *v, int64_t amount)
+{
+    th_exec(&W.s,
+            "INSERT INTO voucher_deductions (voucher_id, reseller_id, customer_id, source, "
+            "reference_id, amount_minor, balance_before_minor, balance_after_minor, created_us) "
+            "SELECT voucher_id, reseller_id, customer_id, 2, CONCAT('test-', voucher_id), ?, "
+            "balance_minor, balance_minor - ?, 0 FROM vouchers WHERE voucher_id = ?",
+            VC_DB_ARGS(vc_db_i64(amount), vc_db_i64(amount), vc_db_str(v)));
+    th_exec(&W.s,
+            "UPDATE vouchers SET balance_minor = balance_minor - ?, ever_used = 1 WHERE "
+            "voucher_id = ?",
+            VC_DB_ARGS(vc_db_i64(amount), vc_db_str(v)));
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -482,15 +498,7 @@ static void test_withdraw_returns_once_and_refuses_used(void **state)
     assert_int_equal(voucher_status(W.tok_a, v1, NULL),
                      RESELLER__V1__VOUCHER_STATUS__VOUCHER_STATUS_WITHDRAWN);
     /* A customer used v2 (the wallet is another area; mark it as the wallet will). */
-    char sql[1024];
-    snprintf(sql, sizeof(sql),
-             "UPDATE vouchers SET balance_minor = balance_minor - 1, ever_used = 1 WHERE "
-             "voucher_id = '%s'",
-             v2);
-    vc_db_conn *c;
-    assert_int_equal(vc_db_lease(W.s.db, 5000, &c), 0);
-    assert_int_equal(vc_db_exec(c, sql, VC_DB_NOARGS, NULL), 0);
-    vc_db_release(W.s.db, c);
+    use_voucher(v2, 1);
     assert_int_equal(withdraw(W.tok_a, v2, &res), VC_GRPC_FAILED_PRECONDITION);
     assert_non_null(strstr(res.message, "used"));
     assert_int_equal(remaining("r-a"), before - FACE);
@@ -518,17 +526,8 @@ static void test_expiry_returns_unused_once_with_two_sweepers(void **state)
         decide(msg, "r-a", v[i], RESELLER__V1__REVIEW_OUTCOME__REVIEW_OUTCOME_APPROVED);
     }
     /* Half of them partly used: only the unused balance comes back. */
-    vc_db_conn *c;
-    assert_int_equal(vc_db_lease(W.s.db, 5000, &c), 0);
-    for (int i = 0; i < N; i += 2) {
-        char sql[1024];
-        snprintf(sql, sizeof(sql),
-                 "UPDATE vouchers SET balance_minor = balance_minor - 2500, ever_used = 1 WHERE "
-                 "voucher_id = '%s'",
-                 v[i]);
-        assert_int_equal(vc_db_exec(c, sql, VC_DB_NOARGS, NULL), 0);
-    }
-    vc_db_release(W.s.db, c);
+    for (int i = 0; i < N; i += 2)
+        use_voucher(v[i], 2500);
     assert_int_equal(remaining("r-a"), before - (int64_t)N * FACE);
     /* The window ends ~3 s after creation; both sweepers run every 150-200 ms. */
     int expired = 0;
