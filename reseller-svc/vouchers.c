@@ -426,6 +426,19 @@ static int rs__issue(rs_issue *t)
     return rc;
 }
 
+int rs_voucher_issue(const rs_app *app, vc_arena *a, const char *reseller, const char *operator_id,
+                     const Reseller__V1__IssueVoucherRequest *req,
+                     Reseller__V1__IssueVoucherResponse **out, int *code, char msg[256])
+{
+    rs_issue t = {.app = app, .arena = a, .reseller = reseller, .operator_id = operator_id,
+                  .method = "IssueVoucher", .req = req};
+    int rc = rs__issue(&t);
+    *code = rc == RS_REFUSE ? t.code : rc < 0 ? VC_GRPC_INTERNAL : VC_GRPC_OK;
+    snprintf(msg, 256, "%s", rc == RS_REFUSE ? t.msg : rc < 0 ? vc_strerror(rc) : "");
+    *out = rc == 0 ? t.resp : NULL;
+    return rc == RS_REFUSE ? 0 : rc;
+}
+
 /* Adds a violation per bad field (the caller checks vc_rpc_error_code afterwards). */
 static void rs__validate_issue(vc_rpc_ctx *ctx, const char *request_id, const char *template_id,
                                const char *remarks)

@@ -6,6 +6,7 @@
 
 #include "db/vc_db.h"
 #include "reseller/v1/review_callback_service.pb-c.h"
+#include "reseller/v1/voucher_service.pb-c.h"
 #include "rs.h"
 
 /* Applies a review outcome (approved → ACTIVE; rejected/cancelled → quota returned) to the
@@ -14,6 +15,13 @@
    voucher. */
 int rs_voucher_apply_outcome(vc_db_conn *c, const rs_app *app,
                              const Reseller__V1__ReviewDecidedRequest *m, bool *changed);
+
+/* The issue transaction of IssueVoucher without the RPC around it (validated input assumed):
+   the benchmark measures gRPC's overhead against it. *code / msg carry a business refusal
+   (FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS) with return 0; negative = database error. */
+int rs_voucher_issue(const rs_app *app, vc_arena *a, const char *reseller, const char *operator_id,
+                     const Reseller__V1__IssueVoucherRequest *req,
+                     Reseller__V1__IssueVoucherResponse **out, int *code, char msg[256]);
 
 /* Expires up to `limit` due vouchers in one transaction (FOR UPDATE SKIP LOCKED, so several
    sweepers share the work), returning each one's unused balance to the quota once.

@@ -3,11 +3,16 @@
  *
  *   loadgen --target 127.0.0.1:50051 --method /grpc.health.v1.Health/Check \
  *           --concurrency 32 --duration-ms 5000 [--requests N] [--token JWT] [--request-hex HEX]
+ *           [--unique-field N] [--rps R]
  *
  * Each of `concurrency` threads sends the same packed request (empty by default, or the bytes
- * given in hex) back to back over one shared channel until the duration or the request budget
- * runs out, then one JSON line summarises: calls, status codes, throughput and latency
- * percentiles. Exit code 0 unless nothing could be sent.
+ * given in hex) over one shared channel until the duration or the request budget runs out, then
+ * one JSON line summarises: calls, status codes, throughput and latency percentiles.
+ * --unique-field N appends string field N = "lg-<run>-<thread>-<n>" to every request (protobuf's
+ * last-one-wins makes it the request's value): a unique request_id per call for idempotent
+ * mutations. --rps R paces the whole run at R calls per second (open loop, spread over the
+ * threads) instead of back to back, for latency-at-a-given-rate measurements.
+ * Exit code 0 unless nothing could be sent.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rpc/vc_rpc_client.h"
 #include "rpc/vc_rpc_status.h"
@@ -30,6 +36,8 @@ typedef struct opts {
     int64_t duration_ms;
     int64_t requests;
     int64_t timeout_ms;
+    int64_t unique_field;
+    int64_t rps;
 } opts;
 
 static const vc_option options[] = {
@@ -44,6 +52,10 @@ static const vc_option options[] = {
     {"requests", VC_OPT_INT, offsetof(opts, requests), "0", "stop after this many calls (0 = no limit)",
      0, 1000000000},
     {"timeout-ms", VC_OPT_INT, offsetof(opts, timeout_ms), "5000", "per-call deadline", 1, 600000},
+    {"unique-field", VC_OPT_INT, offsetof(opts, unique_field), "0",
+     "append a unique string to this field number of every request (0 = off)", 0, 536870911},
+    {"rps", VC_OPT_INT, offsetof(opts, rps), "0", "target calls per second in total (0 = as fast as possible)",
+     0, 10000000},
 };
 
 typedef struct shared {
@@ -56,6 +68,7 @@ typedef struct shared {
     atomic_long codes[17];
     pthread_mutex_t mu;
     double *lat; /* milliseconds */
+    long run_id;
     size_t n_lat, cap_lat;
 } shared;
 
@@ -66,24 +79,75 @@ static double now_ms(void)
     return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Appends protobuf string field `field` = text to a copy of base (caller frees). */
+static unsigned char *with_field(const unsigned char *base, size_t len, unsigned field,
+                                 const char *text, size_t *out_len)
+{
+    size_t tl = strlen(text);
+    unsigned char *m = malloc(len + tl + 16);
+    if (!m)
+        return NULL;
+    memcpy(m, base, len);
+    size_t o = len;
+    uint64_t key = (uint64_t)field << 3 | 2; /* wire type 2: length-delimited */
+    for (uint64_t v = key;; v >>= 7) {
+        if (v < 0x80) {
+            m[o++] = (unsigned char)v;
+            break;
+        }
+        m[o++] = (unsigned char)(v | 0x80);
+    }
+    for (uint64_t v = tl;; v >>= 7) {
+        if (v < 0x80) {
+            m[o++] = (unsigned char)v;
+            break;
+        }
+        m[o++] = (unsigned char)(v | 0x80);
+    }
+    memcpy(m + o, text, tl);
+    *out_len = o + tl;
+    return m;
+}
+
 static void *worker(void *arg)
 {
     shared *s = arg;
+    static atomic_int next_tid;
+    int tid = atomic_fetch_add(&next_tid, 1);
     double end = (double)s->end.tv_sec * 1e3 + (double)s->end.tv_nsec / 1e6;
     size_t cap = 1024, n = 0;
     double *lat = malloc(cap * sizeof(*lat));
     vc_rpc_call_opts co = {.bearer = s->o->token, .timeout_ms = (int)s->o->timeout_ms};
-    while (now_ms() < end && lat) {
+    /* Open-loop pacing: this thread's share of the rate, on a fixed schedule. */
+    double interval = s->o->rps ? (double)s->o->concurrency * 1e3 / (double)s->o->rps : 0.0;
+    double next = now_ms() + interval * (double)tid / (double)s->o->concurrency;
+    for (long i = 0; now_ms() < end && lat; i++) {
         if (s->o->requests && atomic_fetch_sub(&s->budget, 1) <= 0)
             break;
+        if (interval > 0) {
+            double wait = next - now_ms();
+            if (wait > 0)
+                usleep((useconds_t)(wait * 1e3));
+            next += interval;
+        }
+        const unsigned char *req = s->req;
+        size_t req_len = s->req_len;
+        unsigned char *uniq = NULL;
+        if (s->o->unique_field) {
+            char text[64];
+            snprintf(text, sizeof(text), "lg-%ld-%d-%ld", (long)s->run_id, tid, i);
+            uniq = with_field(s->req, s->req_len, (unsigned)s->o->unique_field, text, &req_len);
+            req = uniq;
+        }
         vc_rpc_result res;
         unsigned char *reply = NULL;
         size_t reply_len = 0;
         double t0 = now_ms();
-        if (vc_rpc_client_unary_raw(s->cli, s->o->method, s->req, s->req_len, &reply, &reply_len,
-                                    &co, &res) != 0)
+        if (!req || vc_rpc_client_unary_raw(s->cli, s->o->method, req, req_len, &reply,
+                                            &reply_len, &co, &res) != 0)
             res.code = VC_GRPC_INTERNAL;
         free(reply);
+        free(uniq);
         if (n == cap) {
             double *p = realloc(lat, cap * 2 * sizeof(*lat));
             if (!p)
@@ -157,6 +221,7 @@ int main(int argc, char **argv)
         return 2;
     }
     atomic_init(&s.budget, (long)o.requests);
+    s.run_id = (long)time(NULL) % 1000000;
     clock_gettime(CLOCK_MONOTONIC, &s.end);
     s.end.tv_sec += o.duration_ms / 1000;
     s.end.tv_nsec += (o.duration_ms % 1000) * 1000000L;
