@@ -17,6 +17,7 @@
 #include "ledger/vc_ledger.h"
 #include "approval/v1/review_service.pb-c.h"
 #include "reseller/v1/review_callback_service.pb-c.h"
+#include "rpc/vc_validate.h"
 #include "rs.h"
 #include "runtime/vc_log.h"
 #include "vouchers.h"
@@ -172,7 +173,7 @@ static int review_decided(vc_rpc_ctx *ctx, const void *req_, void *resp_)
     const Reseller__V1__ReviewDecidedRequest *m = req_;
     Reseller__V1__ReviewDecidedResponse *resp = resp_;
     rs_app *app = vc_rpc_service_data(ctx);
-    rs_check_id(ctx, "message_id", m->message_id, true);
+    vc_validate_token(ctx, "message_id", m->message_id, 36, true); /* inbox.message_id */
     rs_check_id(ctx, "ticket_id", m->ticket_id, !m->direct_grant);
     if (m->subject_type != SUBJ_VOUCHER && m->subject_type != SUBJ_QUOTA &&
         m->subject_type != SUBJ_CREDIT)

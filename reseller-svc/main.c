@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#include "reseller/v1/billing_service.pb-c.h"
-#include "reseller/v1/wallet_service.pb-c.h"
+#include "alerts_hub.h"
 #include "outbox/vc_outbox_sender.h"
 #include "rs.h"
+#include "wallet.h"
 
 extern const unsigned char vc_reseller_descriptor_set[];
 extern const size_t vc_reseller_descriptor_set_len;
@@ -32,12 +32,14 @@ static const vc_option rs_options[] = {
            "approval-svc address (review submissions and cancels)", 0, 0),
     RS_OPT("outbox-interval-ms", VC_OPT_INT, outbox_interval_ms, "200",
            "how often pending messages to approval-svc are (re)delivered", 20, 60000),
-};
-
-/* Areas not built yet: registered so the whole API is served and listed. */
-static const vc_rpc_service rs_pending_services[] = {
-    {.descriptor = &reseller__v1__wallet_service__descriptor, .roles = VC_ROLE_CUSTOMER},
-    {.descriptor = &reseller__v1__billing_service__descriptor, .roles = VC_ROLE_BILLING},
+    RS_OPT("low-balance-percent", VC_OPT_INT, low_balance_percent, "10",
+           "alarm when the voucher quota or credit pool left falls below this % of granted", 1,
+           99),
+    RS_OPT("hold-timeout-s", VC_OPT_INT, hold_timeout_s, "1800",
+           "a voucher frozen for a prepaid order is released when unpaid after this long", 1,
+           604800),
+    RS_OPT("hold-sweep-interval-ms", VC_OPT_INT, hold_sweep_interval_ms, "2000",
+           "how often vouchers of timed-out prepaid orders are released", 100, 3600000),
 };
 
 static void rs_outbox_job(void *arg);
@@ -53,15 +55,11 @@ static int reseller_init(vc_svc *svc, void **state)
     *state = app;
     const vc_rpc_service *tables[] = {
         rs_quota_service(app),    rs_template_service(app), rs_voucher_service(app),
-        rs_customer_service(app), rs_callback_service(app),
+        rs_customer_service(app), rs_callback_service(app), rs_billing_service(app),
+        rs_wallet_service(app),
     };
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         int rc = vc_svc_add_service(svc, tables[i]);
-        if (rc != 0)
-            return rc;
-    }
-    for (size_t i = 0; i < sizeof(rs_pending_services) / sizeof(rs_pending_services[0]); i++) {
-        int rc = vc_svc_add_service(svc, &rs_pending_services[i]);
         if (rc != 0)
             return rc;
     }
@@ -76,6 +74,11 @@ static int reseller_init(vc_svc *svc, void **state)
         return rc;
     if ((rc = vc_svc_add_job(svc, "outbox", (uint64_t)app->cfg->outbox_interval_ms, rs_outbox_job,
                              app)) != 0)
+        return rc;
+    if ((rc = vc_svc_add_job(svc, "hold-timeout", (uint64_t)app->cfg->hold_sweep_interval_ms,
+                             rs_hold_timeout_job, app)) != 0)
+        return rc;
+    if ((rc = rs_alerts_hub_start(app)) != 0) /* WatchCreditAlerts: polls credit_alerts */
         return rc;
     return vc_svc_add_job(svc, "expiry", (uint64_t)app->cfg->expiry_interval_ms, rs_expiry_job,
                           app);
@@ -95,6 +98,7 @@ static void rs_outbox_job(void *arg)
 static void reseller_fini(void *state)
 {
     rs_app *app = state;
+    rs_alerts_hub_stop(app);
     vc_outbox_sender_free(app->outbox);
     free(app);
 }

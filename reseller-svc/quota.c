@@ -43,23 +43,6 @@ static int rs__col_ts(vc_db_rows *r, unsigned col, vc_arena *a, Google__Protobuf
     return *out ? 0 : VC_ENOMEM;
 }
 
-/* Validates a TimeRange filter into [*start, *end); unset bounds stay open. */
-static int rs__check_range(vc_rpc_ctx *ctx, const char *field, const Reseller__V1__TimeRange *tr,
-                           int64_t *start, int64_t *end)
-{
-    *start = INT64_MIN;
-    *end = INT64_MAX;
-    if (!tr) return VC_GRPC_OK;
-    int code = VC_GRPC_OK;
-    if (tr->start_time && !vc_ts_to_us(tr->start_time, start))
-        code = vc_rpc_invalid(ctx, field, "start_time is out of range");
-    if (tr->end_time && !vc_ts_to_us(tr->end_time, end))
-        code = vc_rpc_invalid(ctx, field, "end_time is out of range");
-    if (code == VC_GRPC_OK && *end < *start)
-        code = vc_rpc_invalid(ctx, field, "end_time must not be before start_time");
-    return code;
-}
-
 /* ---- GetQuota ------------------------------------------------------------------------------ */
 
 struct rs__quota {
@@ -263,7 +246,7 @@ static int rs__entries_parse(vc_rpc_ctx *ctx, const Reseller__V1__ListQuotaEntri
     if (rs_check_id(ctx, "reference_id", req->reference_id, false) != VC_GRPC_OK)
         code = VC_GRPC_INVALID_ARGUMENT;
     q->reference_id = *req->reference_id ? req->reference_id : NULL;
-    if (rs__check_range(ctx, "create_time", req->create_time, &q->start, &q->end) != VC_GRPC_OK)
+    if (rs_check_time_range(ctx, "create_time", req->create_time, &q->start, &q->end) != VC_GRPC_OK)
         code = VC_GRPC_INVALID_ARGUMENT;
     if (vc_page_parse(ctx, req->page_size, req->page_token, &q->page) != VC_GRPC_OK)
         code = VC_GRPC_INVALID_ARGUMENT;

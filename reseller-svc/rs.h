@@ -18,6 +18,7 @@
 #include "base/vc_id.h"
 #include "base/vc_time.h"
 #include "db/vc_db.h"
+#include "reseller/v1/types.pb-c.h"
 #include "rpc/vc_rpc_server.h"
 #include "svc/vc_svc.h"
 
@@ -28,6 +29,9 @@ typedef struct rs_config {
     int64_t expiry_batch;
     char *approval_addr; /* where review submissions and cancels go */
     int64_t outbox_interval_ms;
+    int64_t low_balance_percent; /* quota/pool low alarm: remaining below this % of granted */
+    int64_t hold_timeout_s;         /* a prepaid order's voucher hold lasts this long (wallet.c) */
+    int64_t hold_sweep_interval_ms; /* how often stale holds are released */
 } rs_config;
 
 typedef struct vc_outbox_sender vc_outbox_sender;
@@ -59,6 +63,11 @@ int rs_check_id(vc_rpc_ctx *ctx, const char *field, const char *value, bool requ
 int rs_check_request_id(vc_rpc_ctx *ctx, const char *value);
 int rs_check_text(vc_rpc_ctx *ctx, const char *field, const char *value, size_t max, bool required);
 
+/* A TimeRange filter as [*start, *end) in microseconds (unset bounds open: INT64_MIN/MAX);
+   violations name "<field>.start_time" / "<field>.end_time". */
+int rs_check_time_range(vc_rpc_ctx *ctx, const char *field, const Reseller__V1__TimeRange *tr,
+                        int64_t *start, int64_t *end);
+
 /* Maps a failed transaction to a status (VC_EDB_UNAVAILABLE → UNAVAILABLE, ...), for handlers. */
 static inline int rs_fail(vc_rpc_ctx *ctx, int err, const char *what)
 {
@@ -71,6 +80,7 @@ const vc_rpc_service *rs_template_service(rs_app *app);
 const vc_rpc_service *rs_voucher_service(rs_app *app);
 const vc_rpc_service *rs_customer_service(rs_app *app);
 const vc_rpc_service *rs_callback_service(rs_app *app);
+const vc_rpc_service *rs_billing_service(rs_app *app);
 
 /* Background job: expire due vouchers (expiry.c). */
 void rs_expiry_job(void *app);

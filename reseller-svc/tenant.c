@@ -1,4 +1,6 @@
 /* tenant.c - tenant resolution and shared input validation for reseller-svc. */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rpc/vc_validate.h"
@@ -62,4 +64,24 @@ int rs_check_request_id(vc_rpc_ctx *ctx, const char *value)
 int rs_check_text(vc_rpc_ctx *ctx, const char *field, const char *value, size_t max, bool required)
 {
     return vc_validate_text(ctx, field, value, (long)max, required, true);
+}
+
+int rs_check_time_range(vc_rpc_ctx *ctx, const char *field, const Reseller__V1__TimeRange *tr,
+                        int64_t *start, int64_t *end)
+{
+    *start = INT64_MIN;
+    *end = INT64_MAX;
+    if (!tr)
+        return VC_GRPC_OK;
+    char f[96];
+    int code = VC_GRPC_OK;
+    snprintf(f, sizeof(f), "%s.start_time", field);
+    if (tr->start_time && !vc_ts_to_us(tr->start_time, start))
+        code = vc_rpc_invalid(ctx, f, "is not a valid time");
+    snprintf(f, sizeof(f), "%s.end_time", field);
+    if (tr->end_time && !vc_ts_to_us(tr->end_time, end))
+        code = vc_rpc_invalid(ctx, f, "is not a valid time");
+    if (code == VC_GRPC_OK && *end < *start)
+        code = vc_rpc_invalid(ctx, f, "must not be before start_time");
+    return code;
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "approval/v1/review_service.pb-c.h"
+#include "credit.h"
 #include "customers.h"
 #include "db/vc_idem.h"
 #include "ledger/vc_ledger.h"
@@ -356,6 +357,9 @@ static int rs__issue_tx(vc_db_conn *c, void *arg)
                               " needed",
                               b.balance_minor, v.face);
         }
+        if (rc == 0)
+            rc = rs_alarm_reseller_low(c, t->app, t->reseller, VC_ACCOUNT_VOUCHER_QUOTA,
+                                       v.voucher_id);
         if (rc < 0)
             return rc;
         v.status = ST_PENDING_REVIEW;

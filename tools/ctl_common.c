@@ -4,11 +4,17 @@
 #include "ctl_common.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
 
 #include "base/vc_err.h"
 #include "base/vc_id.h"
@@ -359,6 +365,187 @@ const char *ctl_request_id(ctl *c)
     return id;
 }
 
+/* ---- server streams ------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t ctl__interrupted;
+
+static void ctl__on_signal(int sig)
+{
+    (void)sig;
+    ctl__interrupted = 1;
+}
+
+/* Runs one batch and waits for it, looking at the interrupt flag every 200 ms: an interrupt
+   cancels the call, which completes the batch. false when the batch could not start. */
+static bool ctl__batch(grpc_call *call, grpc_completion_queue *cq, const grpc_op *ops, size_t n,
+                       bool *cancelled)
+{
+    int tag;
+    if (grpc_call_start_batch(call, ops, n, &tag, NULL) != GRPC_CALL_OK) return false;
+    for (;;) {
+        gpr_timespec dl =
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(200, GPR_TIMESPAN));
+        if (grpc_completion_queue_pluck(cq, &tag, dl, NULL).type == GRPC_OP_COMPLETE) return true;
+        if (ctl__interrupted && !*cancelled) {
+            grpc_call_cancel(call, NULL);
+            *cancelled = true;
+        }
+    }
+}
+
+static void ctl__violation(const char *field, size_t flen, const char *desc, size_t dlen, void *arg)
+{
+    (void)desc;
+    (void)dlen;
+    char *out = arg;
+    size_t used = strlen(out);
+    snprintf(out + used, sizeof(((vc_rpc_result *)0)->fields) - used, "%s%.*s", used ? "," : "",
+             (int)flen, field ? field : "");
+}
+
+/* The stream's status into res (code, message, BadRequest fields). */
+static void ctl__status(grpc_call *call, grpc_completion_queue *cq, bool *cancelled,
+                        vc_rpc_result *res)
+{
+    grpc_metadata_array trailing;
+    grpc_metadata_array_init(&trailing);
+    grpc_status_code code = GRPC_STATUS_UNKNOWN;
+    grpc_slice details = grpc_empty_slice();
+    grpc_op op;
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op.data.recv_status_on_client.trailing_metadata = &trailing;
+    op.data.recv_status_on_client.status = &code;
+    op.data.recv_status_on_client.status_details = &details;
+    memset(res, 0, sizeof(*res));
+    ctl__batch(call, cq, &op, 1, cancelled);
+    res->code = (int)code;
+    snprintf(res->message, sizeof(res->message), "%.*s", (int)GRPC_SLICE_LENGTH(details),
+             (const char *)GRPC_SLICE_START_PTR(details));
+    for (size_t i = 0; i < trailing.count; i++) {
+        grpc_slice k = trailing.metadata[i].key, v = trailing.metadata[i].value;
+        int dcode;
+        if (GRPC_SLICE_LENGTH(k) == 23 &&
+            memcmp(GRPC_SLICE_START_PTR(k), "grpc-status-details-bin", 23) == 0)
+            vc_rpc_status_decode(GRPC_SLICE_START_PTR(v), GRPC_SLICE_LENGTH(v), &dcode,
+                                 ctl__violation, res->fields);
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&trailing);
+}
+
+/* Sends the request (with the token) and half-closes. */
+static bool ctl__send(ctl *c, grpc_call *call, grpc_completion_queue *cq,
+                      const ProtobufCMessage *req, bool *cancelled)
+{
+    size_t len = protobuf_c_message_get_packed_size(req);
+    grpc_slice s = grpc_slice_malloc(len);
+    protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(s));
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
+    const char *authz = c->token ? ctl_printf(c, "Bearer %s", c->token) : NULL;
+    grpc_metadata md;
+    memset(&md, 0, sizeof(md));
+    if (authz) {
+        md.key = grpc_slice_from_static_string("authorization");
+        md.value = grpc_slice_from_static_string(authz);
+    }
+    grpc_op ops[3];
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = authz ? 1 : 0;
+    ops[0].data.send_initial_metadata.metadata = authz ? &md : NULL;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    bool ok = ctl__batch(call, cq, ops, 3, cancelled);
+    grpc_byte_buffer_destroy(bb);
+    return ok;
+}
+
+/* Reads messages until the stream ends or on_msg stops it; the exit status so far. */
+static int ctl__read_all(ctl *c, grpc_call *call, grpc_completion_queue *cq,
+                         const ProtobufCMessageDescriptor *desc, ctl_msg_fn on_msg, void *arg,
+                         bool *cancelled)
+{
+    grpc_metadata_array initial;
+    grpc_metadata_array_init(&initial);
+    int st = 0;
+    for (bool first = true; !st; first = false) {
+        grpc_byte_buffer *in = NULL;
+        grpc_op ops[2];
+        memset(ops, 0, sizeof(ops));
+        size_t n = 0;
+        if (first) { /* the server's initial metadata comes with its first message */
+            ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+            ops[n++].data.recv_initial_metadata.recv_initial_metadata = &initial;
+        }
+        ops[n].op = GRPC_OP_RECV_MESSAGE;
+        ops[n++].data.recv_message.recv_message = &in;
+        if (!ctl__batch(call, cq, ops, n, cancelled) || !in) break;
+        grpc_byte_buffer_reader rd;
+        ProtobufCMessage *m = NULL;
+        if (grpc_byte_buffer_reader_init(&rd, in)) {
+            grpc_slice s = grpc_byte_buffer_reader_readall(&rd);
+            grpc_byte_buffer_reader_destroy(&rd);
+            m = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s),
+                                          GRPC_SLICE_START_PTR(s));
+            grpc_slice_unref(s);
+        }
+        grpc_byte_buffer_destroy(in);
+        if (!m) {
+            fprintf(stderr, "%s: cannot decode a %s from the stream\n", c->prog->name, desc->name);
+            st = CTL_FAIL;
+        } else {
+            st = on_msg(c, m, arg);
+            protobuf_c_message_free_unpacked(m, NULL);
+            fflush(stdout);
+        }
+    }
+    if (st && !*cancelled) {
+        grpc_call_cancel(call, NULL);
+        *cancelled = true;
+    }
+    grpc_metadata_array_destroy(&initial);
+    return st;
+}
+
+int ctl_stream(ctl *c, const char *path, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *msg_desc, ctl_msg_fn on_msg, void *arg)
+{
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = ctl__on_signal; /* no SA_RESTART needed: nothing blocks in a syscall */
+    sigemptyset(&sa.sa_mask);
+    ctl__interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    grpc_init();
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(c->addr, cr, NULL);
+    grpc_channel_credentials_release(cr);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_call *call = grpc_channel_create_call(ch, NULL, 0, cq, grpc_slice_from_static_string(path),
+                                               NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    bool cancelled = false;
+    int st = ctl__send(c, call, cq, req, &cancelled) ? 0 : CTL_FAIL;
+    if (!st) st = ctl__read_all(c, call, cq, msg_desc, on_msg, arg, &cancelled);
+    vc_rpc_result res;
+    ctl__status(call, cq, &cancelled, &res);
+    if (!st && !ctl__interrupted && res.code != VC_GRPC_OK) {
+        print_status(c, path, &res);
+        st = CTL_FAIL;
+    }
+    grpc_call_unref(call);
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+    grpc_channel_destroy(ch);
+    grpc_shutdown();
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return st;
+}
+
 /* ---- tables ------------------------------------------------------------------------------- */
 
 /* Columns a terminal gives the UTF-8 text: CJK and full-width forms take two. */
@@ -625,26 +812,28 @@ static int find_command(ctl *c, int argc, char **argv, int *i)
 {
     const ctl_prog *p = c->prog;
     const char *w = argv[*i];
+    size_t wl = strlen(w);
+    /* A command may share its name with a group ("alerts", "alerts watch"): the subcommand
+       wins when the next word names one. */
+    for (size_t k = 0; *i + 1 < argc && k < p->ncommands; k++)
+        if (in_group(p->commands[k].name, w, wl) &&
+            strcmp(p->commands[k].name + wl + 1, argv[*i + 1]) == 0) {
+            c->cmd = &p->commands[k];
+            ++*i;
+            return 0;
+        }
     for (size_t k = 0; k < p->ncommands; k++)
         if (strcmp(p->commands[k].name, w) == 0) {
             c->cmd = &p->commands[k];
             return 0;
         }
-    size_t wl = strlen(w);
     bool group = false;
     for (size_t k = 0; k < p->ncommands; k++)
         group |= in_group(p->commands[k].name, w, wl);
     if (!group) return ctl_usage_error(c, "unknown command \"%s\"", w);
     c->group = w;
     if (*i + 1 >= argc || argv[*i + 1][0] == '-') return 0; /* "templates --help" */
-    const char *sub = argv[++*i];
-    for (size_t k = 0; k < p->ncommands; k++)
-        if (in_group(p->commands[k].name, w, wl) &&
-            strcmp(p->commands[k].name + wl + 1, sub) == 0) {
-            c->cmd = &p->commands[k];
-            return 0;
-        }
-    return ctl_usage_error(c, "unknown command \"%s %s\"", w, sub);
+    return ctl_usage_error(c, "unknown command \"%s %s\"", w, argv[*i + 1]);
 }
 
 static int set_global(ctl *c, const char *name, const char *v)

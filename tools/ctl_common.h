@@ -228,4 +228,20 @@ void *ctl_member_at(const ProtobufCMessage *m, const char *field, bool quantifie
    response message whose list holds every item. Returns the exit status. */
 int ctl_list_run(ctl *c, ctl_list *l);
 
+/* ---- server streams ----------------------------------------------------------------------- */
+
+/* One message of a stream; return 0 to go on, an exit status to stop. The message is freed
+   after the call: copy what must outlive it. */
+typedef int (*ctl_msg_fn)(ctl *c, const ProtobufCMessage *msg, void *arg);
+
+/* Calls a server-streaming method (its own channel, no deadline: it runs until the server ends
+   the stream or the user interrupts) and hands each message, decoded as msg_desc, to on_msg;
+   stdout is flushed after each. Messages are unpacked with malloc and freed one by one, so an
+   endless stream does not grow the run's arena. SIGINT/SIGTERM cancel the call (the previous
+   handlers are restored afterwards). Returns 0 when interrupted or ended with OK; CTL_FAIL with
+   the status printed when the server ended it with an error (or a message did not decode);
+   on_msg's non-zero status when it stopped the stream. */
+int ctl_stream(ctl *c, const char *path, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *msg_desc, ctl_msg_fn on_msg, void *arg);
+
 #endif

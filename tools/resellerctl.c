@@ -15,6 +15,9 @@
  * times in RFC 3339 UTC, enum values without their type prefix), or with --json the response
  * message in the proto3 JSON mapping (common/rpc/vc_pbjson.h). Lists fetch one page (--limit is the
  * page size) and tell how to get the next; --all follows next_page_token to the end.
+ * `alerts watch` is the one server stream (ctl_stream): a line (or with --json one compact JSON
+ * object) per alert as it is raised, until Ctrl-C; when the server ends it, the id to resume
+ * after is printed.
  *
  * Mutations that take a request_id generate one when --request-id is missing and print it on
  * stderr first, so that a call whose outcome is unknown (deadline, lost connection) can be
@@ -33,15 +36,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base/vc_err.h"
 #include "base/vc_money.h"
 #include "ctl_common.h"
 #include "reseller/v1/customer_service.pb-c.h"
 #include "reseller/v1/quota_service.pb-c.h"
 #include "reseller/v1/template_service.pb-c.h"
 #include "reseller/v1/voucher_service.pb-c.h"
+#include "rpc/vc_pbjson.h"
 #include "rpc/vc_rpc_status.h"
 
 #define CTL_PROG "resellerctl"
@@ -634,7 +640,10 @@ static void customer_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
     ctl_table_row(t, p->customer_id, p->name, p->email,
                   k ? ctl_money(c, k->credit_minor, cur) : "-",
                   k ? ctl_money(c, k->used_minor, cur) : "-",
-                  k ? ctl_money(c, k->available_minor, cur) : "-", ctl_ts(c, p->create_time));
+                  k ? ctl_printf(c, "%s%s", ctl_money(c, k->available_minor, cur),
+                                 k->exhausted ? " (exhausted)" : "")
+                    : "-",
+                  ctl_ts(c, p->create_time));
 }
 
 static const ctl_flag cust_list_flags[] = {
@@ -658,6 +667,223 @@ static int cmd_cust_list(ctl *c)
                   .table = &t,
                   .row = customer_row};
     return ctl_list_run(c, &l);
+}
+
+/* ---- customer credit and alerts -------------------------------------------------------------- */
+
+/* A signed money flag ("+100.00", "-50", "100"): an optional sign, then an amount as
+   ctl_money_arg takes it (vc_money_parse takes the '-' itself, and refuses a second sign).
+   Untouched when absent. */
+static int signed_money_arg(ctl *c, const char *name, int64_t *out)
+{
+    const char *v = ctl_opt(c, name);
+    if (!v) return 0;
+    int st = need_currency(c);
+    if (st) return st;
+    int exp = vc_currency_exponent(c->currency);
+    const char *rest = *v == '+' ? v + 1 : v;
+    int rc =
+        *rest == '+' || (rest != v && *rest == '-') ? VC_EINVAL : vc_money_parse(rest, exp, out);
+    if (rc == VC_EOVERFLOW) return ctl_usage_error(c, "--%s: amount \"%s\" is too large", name, v);
+    if (rc != 0)
+        return ctl_usage_error(c,
+                               "--%s: \"%s\" is not a signed amount in %s (+ to allocate, - to "
+                               "withdraw; digits, at most %d decimals)",
+                               name, v, c->currency, exp);
+    return 0;
+}
+
+static const char *credit_text(ctl *c, const Reseller__V1__CustomerCredit *k)
+{
+    if (!k) return "-";
+    const char *cur = k->currency_code;
+    return ctl_printf(c, "%s (used %s, available %s%s)", ctl_money(c, k->credit_minor, cur),
+                      ctl_money(c, k->used_minor, cur), ctl_money(c, k->available_minor, cur),
+                      k->exhausted ? ", exhausted" : "");
+}
+
+static void show_allocation(ctl *c, const Reseller__V1__CreditAllocation *a)
+{
+    const char *cur = a->currency_code;
+    ctl_kv("allocation", a->allocation_id);
+    ctl_kv("customer", a->customer_id);
+    ctl_kv("amount", ctl_signed_money(c, a->amount_minor, cur));
+    ctl_kv("credit after", credit_text(c, a->credit_after));
+    ctl_kv("pool left", ctl_money(c, a->pool_remaining_after_minor, cur));
+    ctl_kv("operator", a->operator_id);
+    ctl_kv("time", ctl_ts(c, a->create_time));
+    ctl_kv("remarks", a->remarks);
+    ctl_kv("request id", a->request_id);
+}
+
+static const ctl_flag cust_credit_flags[] = {
+    {"amount", "+100.00|-50.00", "allocate from the pool (+) or withdraw back into it (-)"},
+    {"remarks", "T", "kept on the allocation record"},
+    {"request-id", "ID", "idempotency key (generated and printed when absent)"},
+    {0}};
+
+static int cmd_cust_credit(ctl *c)
+{
+    Reseller__V1__SetCustomerCreditRequest req = RESELLER__V1__SET_CUSTOMER_CREDIT_REQUEST__INIT;
+    int st = signed_money_arg(c, "amount", &req.amount_minor);
+    if (st) return st;
+    req.customer_id = (char *)c->pos[0];
+    req.currency_code = c->currency;
+    req.remarks = (char *)ctl_opt_or(c, "remarks", "");
+    req.request_id = (char *)ctl_request_id(c);
+    Reseller__V1__SetCustomerCreditResponse *r;
+    st =
+        ctl_call(c, "/reseller.v1.CustomerService/SetCustomerCredit", &req.base,
+                 &reseller__v1__set_customer_credit_response__descriptor, &r, true, req.request_id);
+    if (st || c->json) return st ? st : ctl_print_json(c, &r->base);
+    if (r->allocation) show_allocation(c, r->allocation);
+    return 0;
+}
+
+static void allocation_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
+{
+    const Reseller__V1__CreditAllocation *a = (const Reseller__V1__CreditAllocation *)m;
+    const Reseller__V1__CustomerCredit *k = a->credit_after;
+    const char *cur = a->currency_code;
+    ctl_table_row(t, ctl_ts(c, a->create_time), a->allocation_id, a->customer_id,
+                  ctl_signed_money(c, a->amount_minor, cur),
+                  k ? ctl_money(c, k->credit_minor, cur) : "-",
+                  k ? ctl_money(c, k->available_minor, cur) : "-",
+                  ctl_money(c, a->pool_remaining_after_minor, cur), a->operator_id, a->remarks);
+}
+
+static const ctl_flag allocations_flags[] = {
+    {"customer", "ID", "only this customer's allocations"},
+    {"operator", "OP", "only allocations made by this operator (token subject)"},
+    {"from", "RFC3339", "made at or after"},
+    {"until", "RFC3339", "made before"},
+    CTL_PAGE_FLAGS,
+    {0}};
+
+static int cmd_allocations(ctl *c)
+{
+    Reseller__V1__ListCreditAllocationsRequest req =
+        RESELLER__V1__LIST_CREDIT_ALLOCATIONS_REQUEST__INIT;
+    int st = range_arg(c, &req.create_time);
+    if (st) return st;
+    req.customer_id = (char *)ctl_opt_or(c, "customer", "");
+    req.operator_id = (char *)ctl_opt_or(c, "operator", "");
+    ctl_table t;
+    ctl_table_init(&t, c, "lllrrrrlt");
+    ctl_table_row(&t, "TIME", "ALLOCATION", "CUSTOMER", "AMOUNT", "CREDIT AFTER", "AVAILABLE AFTER",
+                  "POOL LEFT", "OPERATOR", "REMARKS");
+    ctl_list l = {.path = "/reseller.v1.CustomerService/ListCreditAllocations",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_credit_allocations_response__descriptor,
+                  .items = "allocations",
+                  .table = &t,
+                  .row = allocation_row};
+    return ctl_list_run(c, &l);
+}
+
+/* "90% used" for a customer's usage alarm, "10% left" for a low quota or pool. */
+static const char *threshold_text(ctl *c, const Reseller__V1__CreditAlert *a)
+{
+    bool usage = a->kind == RESELLER__V1__ALERT_KIND__ALERT_KIND_CUSTOMER_CREDIT_USAGE;
+    return ctl_printf(c, "%d%% %s", a->threshold_percent, usage ? "used" : "left");
+}
+
+static void alert_row(ctl *c, ctl_table *t, const ProtobufCMessage *m)
+{
+    const Reseller__V1__CreditAlert *a = (const Reseller__V1__CreditAlert *)m;
+    ctl_table_row(t, a->alert_id, ctl_ts(c, a->create_time),
+                  ctl_enum_name(c, &reseller__v1__alert_kind__descriptor, a->kind), a->customer_id,
+                  threshold_text(c, a), ctl_money(c, a->used_minor, a->currency_code),
+                  ctl_money(c, a->limit_minor, a->currency_code), a->trigger_id);
+}
+
+#define ALERT_HEADER "ALERT", "TIME", "KIND", "CUSTOMER", "THRESHOLD", "USED", "LIMIT", "TRIGGER"
+
+static const ctl_flag alerts_flags[] = {
+    {"customer", "ID", "only this customer's alerts"},
+    {"kind", "K[,K]", "customer_credit_usage, voucher_quota_low, credit_pool_low"},
+    {"from", "RFC3339", "raised at or after"},
+    {"until", "RFC3339", "raised before"},
+    CTL_PAGE_FLAGS,
+    {0}};
+
+static int cmd_alerts(ctl *c)
+{
+    Reseller__V1__ListCreditAlertsRequest req = RESELLER__V1__LIST_CREDIT_ALERTS_REQUEST__INIT;
+    void *kinds = NULL;
+    int st =
+        ctl_enum_list_arg(c, "kind", &reseller__v1__alert_kind__descriptor, &kinds, &req.n_kinds);
+    if (!st) st = range_arg(c, &req.create_time);
+    if (st) return st;
+    req.kinds = kinds;
+    req.customer_id = (char *)ctl_opt_or(c, "customer", "");
+    ctl_table t;
+    ctl_table_init(&t, c, "rllllrrl");
+    ctl_table_row(&t, ALERT_HEADER);
+    ctl_list l = {.path = "/reseller.v1.CustomerService/ListCreditAlerts",
+                  .req = &req.base,
+                  .resp_desc = &reseller__v1__list_credit_alerts_response__descriptor,
+                  .items = "alerts",
+                  .table = &t,
+                  .row = alert_row};
+    return ctl_list_run(c, &l);
+}
+
+/* One streamed alert: a line of fixed-width columns (the table header was printed first), or
+   with --json the message as one line of JSON. Remembers the id for a resume hint. */
+static int on_alert(ctl *c, const ProtobufCMessage *m, void *arg)
+{
+    char *last = arg;
+    const Reseller__V1__WatchCreditAlertsResponse *r =
+        (const Reseller__V1__WatchCreditAlertsResponse *)m;
+    if (!r->alert) return 0;
+    snprintf(last, 32, "%s", r->alert->alert_id);
+    if (c->json) {
+        char *s = NULL;
+        if (vc_pbjson_dumps(m, JSON_COMPACT, &s) != 0) return CTL_FAIL;
+        puts(s);
+        free(s);
+        return 0;
+    }
+    const Reseller__V1__CreditAlert *a = r->alert;
+    printf("%8s  %-20s  %-21s  %-16s  %-9s  %18s  %18s  %s\n", a->alert_id,
+           ctl_ts(c, a->create_time),
+           ctl_enum_name(c, &reseller__v1__alert_kind__descriptor, a->kind),
+           *a->customer_id ? a->customer_id : "-", threshold_text(c, a),
+           ctl_money(c, a->used_minor, a->currency_code),
+           ctl_money(c, a->limit_minor, a->currency_code), a->trigger_id);
+    return 0;
+}
+
+static const ctl_flag watch_flags[] = {
+    {"customer", "ID", "only this customer's alerts"},
+    {"kind", "K[,K]", "customer_credit_usage, voucher_quota_low, credit_pool_low"},
+    {"resume-after", "ALERT_ID", "first replay the stored alerts raised after this one"},
+    {0}};
+
+static int cmd_alerts_watch(ctl *c)
+{
+    Reseller__V1__WatchCreditAlertsRequest req = RESELLER__V1__WATCH_CREDIT_ALERTS_REQUEST__INIT;
+    void *kinds = NULL;
+    int st =
+        ctl_enum_list_arg(c, "kind", &reseller__v1__alert_kind__descriptor, &kinds, &req.n_kinds);
+    if (st) return st;
+    req.kinds = kinds;
+    req.customer_id = (char *)ctl_opt_or(c, "customer", "");
+    req.resume_after_alert_id = (char *)ctl_opt_or(c, "resume-after", "");
+    if (!c->json) {
+        printf("%8s  %-20s  %-21s  %-16s  %-9s  %18s  %18s  %s\n", ALERT_HEADER);
+        fflush(stdout);
+    }
+    fprintf(stderr, CTL_PROG ": watching alerts; Ctrl-C stops\n");
+    char last[32] = "";
+    st = ctl_stream(c, "/reseller.v1.CustomerService/WatchCreditAlerts", &req.base,
+                    &reseller__v1__watch_credit_alerts_response__descriptor, on_alert, last);
+    const char *resume = last[0] ? last : req.resume_after_alert_id;
+    if (st && *resume)
+        fprintf(stderr, CTL_PROG ": to go on where this stopped: alerts watch --resume-after %s\n",
+                resume);
+    return st;
 }
 
 /* ---- vouchers ------------------------------------------------------------------------------- */
@@ -918,6 +1144,18 @@ static const ctl_cmd commands[] = {
     {"customers list", "[--query Q] [--exhausted] [--limit N] [--all]",
      "customers with their credit (ListCustomers)", cust_list_flags, 0, 0, cmd_cust_list},
     {"customers get", "ID", "one customer with its credit (GetCustomer)", NULL, 1, 1, cmd_cust_get},
+    {"customers credit", "ID --amount +100.00|-50.00 [--remarks T] [--request-id ID]",
+     "allocate credit from the pool (+) or withdraw it (-) (SetCustomerCredit)", cust_credit_flags,
+     1, 1, cmd_cust_credit},
+    {"allocations", "[--customer ID] [--operator OP] [--from T] [--until T] [--limit N] [--all]",
+     "credit allocation records, newest first (ListCreditAllocations)", allocations_flags, 0, 0,
+     cmd_allocations},
+    {"alerts", "[--customer ID] [--kind K[,K]] [--from T] [--until T] [--limit N] [--all]",
+     "stored credit and quota alarms, newest first (ListCreditAlerts)", alerts_flags, 0, 0,
+     cmd_alerts},
+    {"alerts watch", "[--customer ID] [--kind K[,K]] [--resume-after ALERT_ID]",
+     "print alarms as they are raised, until Ctrl-C (WatchCreditAlerts)", watch_flags, 0, 0,
+     cmd_alerts_watch},
     {"issue", "--template ID --customer ID [--remarks T] [--request-id ID]",
      "issue one voucher (IssueVoucher)", issue_flags, 0, 0, cmd_issue},
     {"batch-issue", "--template ID --customers a,b,c [--remarks T] [--request-id ID]",

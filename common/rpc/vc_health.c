@@ -89,12 +89,17 @@ static int vc__watch(vc_rpc_ctx *ctx, const void *req_)
         return vc_rpc_error(ctx, VC_GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     w->ctx = ctx;
-    /* Register and send the first status under the lock, so no change slips in between. */
     pthread_mutex_lock(&h->mu);
     w->next = h->watchers;
     h->watchers = w;
+    pthread_mutex_unlock(&h->mu);
+    /* Outside the lock: when the client already left, the close callback runs right here and
+       takes the lock itself to unregister. */
     vc_rpc_stream_on_close(ctx, vc__watch_closed, h);
-    vc__send_status(ctx, vc__status(h, vc__known(h, w->service)));
+    /* The first status under the lock, so no change slips in between (a change that raced the
+       registration may repeat the same status: harmless). */
+    pthread_mutex_lock(&h->mu);
+    vc__send_status(ctx, vc__status(h, vc__known(h, req->service)));
     pthread_mutex_unlock(&h->mu);
     return VC_RPC_PENDING;
 }

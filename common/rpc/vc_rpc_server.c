@@ -102,6 +102,7 @@ struct vc_rpc_ctx {
     char *final_message; /* malloc: may be set from any thread */
     vc_rpc_close_fn on_close;
     void *on_close_user;
+    bool close_notified; /* on_done ran: a close callback registered later runs at once */
     vc_rpc_ctx *prev, *next; /* server's open-stream list (guarded by srv->mu) */
     bool listed;
 };
@@ -680,9 +681,16 @@ static int vc__send_bb(vc_rpc_ctx *c, grpc_byte_buffer *bb)
 void vc_rpc_stream_on_close(vc_rpc_ctx *c, vc_rpc_close_fn fn, void *user)
 {
     pthread_mutex_lock(&c->mu);
-    c->on_close = fn;
-    c->on_close_user = user;
+    bool already = c->close_notified;
+    if (!already) {
+        c->on_close = fn;
+        c->on_close_user = user;
+    }
     pthread_mutex_unlock(&c->mu);
+    /* The call ended before the handler registered: tell it now, so whatever it registered
+       elsewhere is undone exactly once (the context is still held by the running handler). */
+    if (already && fn)
+        fn(c, user);
 }
 
 static void vc__on_write(vc__tag *t, bool ok)
@@ -771,6 +779,7 @@ static void vc__on_done(vc__tag *t, bool ok)
     vc_rpc_close_fn on_close = c->on_close;
     void *user = c->on_close_user;
     c->on_close = NULL;
+    c->close_notified = true;
     pthread_mutex_unlock(&c->mu);
     if (stream) {
         vc__stream_list_remove(c);
@@ -861,11 +870,15 @@ static void vc__on_new(vc__tag *t, bool ok)
         return;
     }
 
-    /* A stream: keep the main reference until on_done. */
+    /* A stream: keep the main reference until on_done. The handler runs under an extra
+       reference: a client that cancels meanwhile makes on_done drop the stream's references on
+       another worker, and the context must outlive the handler all the same. */
     vc__stream_list_add(c);
     if (m->kind == VC__SERVER_STREAM) {
         c->code = VC_GRPC_OK;
+        vc__ctx_ref(c);
         vc__stream_continue(c, m->impl->server_stream(c, req));
+        vc__ctx_unref(c);
     } else {
         vc__start_read(c);
     }

@@ -146,7 +146,8 @@ int vc_rpc_fail(vc_rpc_ctx *ctx, int vc_err, const char *what);
 
 /* ---- streams ------------------------------------------------------------------------------ */
 
-/* Registers the close callback of a stream (call from the stream/bidi handler). */
+/* Registers the close callback of a stream (call from the stream/bidi handler). If the call
+   already ended (the client cancelled while the handler ran), fn runs at once, here. */
 void vc_rpc_stream_on_close(vc_rpc_ctx *ctx, vc_rpc_close_fn fn, void *user);
 /* Packs `msg` (caller keeps ownership) and queues it for sending. Thread-safe; callable from any
    thread until the close callback returned. VC_ECANCELED once the stream is finishing or gone;

@@ -406,9 +406,9 @@ static void test_list_entries_invalid(void **state)
     tr.start_time = &start;
     tr.end_time = &end;
     req.create_time = &tr;
-    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time.end_time");
     end.nanos = -1;
-    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time");
+    th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "create_time.end_time");
     req.create_time = NULL;
     req.page_size = 1001;
     th_expect_invalid(call(tok, QUOTA("ListQuotaEntries"), &req, d, NULL, &res), &res, "page_size");

@@ -4,7 +4,9 @@
 # --limit/--all, bad input (exit 1, INVALID_ARGUMENT naming the field, nothing written), another
 # reseller's data (NOT_FOUND, never listed), usage errors (exit 2). Review outcomes and quota
 # grants are delivered the way approval-svc delivers them: ReviewCallbackService/ReviewDecided
-# with a service token (through buf curl). approval-svc itself is not started.
+# with a service token (through buf curl), usage the way billing reports it (ReportUsage).
+# `alerts watch` runs in the background while alarms are raised, and ends with Ctrl-C (exit 0)
+# or with the server (exit 1). approval-svc itself is not started.
 . "$(dirname "$0")/lib.sh"
 
 CTL=$BUILD/tools/resellerctl
@@ -58,7 +60,7 @@ ctl 0 --help
 help=$out
 for c in quota entries apply applications "templates list" "templates get" "templates create" \
     "templates update" "customers create" "customers list" issue batch-issue "vouchers list" \
-    "vouchers get" cancel withdraw summary; do
+    "vouchers get" cancel withdraw summary "customers credit" allocations alerts "alerts watch"; do
     has "$help" "^  $c " "--help lists $c"
     # shellcheck disable=SC2086 # "templates list" is two words on purpose
     ctl 0 $c --help
@@ -292,6 +294,153 @@ ctl 0 entries --account quota --kind return
 [[ $(grep -c 'RETURN' <<<"$out") -eq 2 ]] || fail "return entries: $out"
 ok "cancel (CANCELLING then CANCELLED), withdraw, summary, ledger"
 
+# --- customer credit, allocations, alerts (live and stored) ------------------------------------
+billing=$(token --role billing --sub billing@provider)
+# report ID CUSTOMER AMOUNT_MINOR - a usage record from billing (ReportUsage).
+report() {
+    local o
+    o=$(bufcurl reseller /reseller.v1.BillingService/ReportUsage \
+        -H "authorization: Bearer $billing" \
+        -d "{\"usageId\":\"$1\",\"customerId\":\"$2\",\"amountMinor\":\"$3\"}") ||
+        fail "ReportUsage $1: $o"
+}
+# watchers N - waits until reseller-svc has N open WatchCreditAlerts streams (its gauge).
+watchers() {
+    local v=""
+    for _ in $(seq 1 100); do
+        exec 3<>"/dev/tcp/127.0.0.1/${MPORT[reseller]}"
+        printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+        v=$(sed -n 's/^vc_alert_watchers{[^}]*} \([0-9]*\).*/\1/p' <&3)
+        exec 3<&-
+        [[ $v == "$1" ]] && return 0
+        sleep 0.1
+    done
+    fail "vc_alert_watchers is '$v', want $1"
+}
+# lines FILE N PATTERN - waits until FILE has N lines matching PATTERN.
+lines() {
+    for _ in $(seq 1 100); do
+        [[ $(grep -Ec -- "$3" "$1" || true) -ge $2 ]] && return 0
+        sleep 0.1
+    done
+    fail "$1: want $2 lines /$3/:
+$(cat "$1")"
+}
+
+decide m-pool-1 REVIEW_SUBJECT_TYPE_CREDIT_APPLICATION pool-1 REVIEW_OUTCOME_APPROVED \
+    ',"grantedAmountMinor":"100000","currencyCode":"CNY","directGrant":true'
+ctl 0 quota
+has "$out" "^credit pool +1,000\.00 CNY +- +- +0\.00 CNY +1,000\.00 CNY" "pool granted"
+
+"$CTL" alerts watch >"$T/watch.out" 2>"$T/watch.err" &
+wpid=$!
+watchers 1
+has "$(cat "$T/watch.err")" "watching alerts; Ctrl-C stops" "watch announces itself"
+
+ctl 0 customers credit acct-ctl-1 --amount +100.00 --remarks "first line" --request-id rq-cred-1
+has "$out" "^amount +\+100\.00 CNY" "allocation amount"
+has "$out" "^credit after +100\.00 CNY \(used 0\.00 CNY, available 100\.00 CNY\)" "credit after"
+has "$out" "^pool left +900\.00 CNY" "pool left"
+has "$out" "^operator +op@r-ctl" "operator"
+alloc=$(sed -n 's/^allocation  *//p' <<<"$out")
+[[ -n $alloc ]] || fail "no allocation id: $out"
+ctl 0 --json customers credit acct-ctl-1 --amount +100.00 --remarks "first line" --request-id rq-cred-1
+[[ $(jget allocationId <<<"$out") == "$alloc" ]] || fail "credit retry allocated again: $out"
+ctl 0 customers credit acct-ctl-2 --amount 50
+has "$err" "^resellerctl: request id [0-9a-f-]{36} " "generated request id printed"
+ctl 0 customers credit acct-ctl-2 --amount -20.00
+has "$out" "^amount +-20\.00 CNY" "withdrawal"
+has "$out" "^pool left +870\.00 CNY" "withdrawn back into the pool"
+ctl 1 customers credit acct-ctl-2 --amount -100
+has "$err" "^resellerctl: FAILED_PRECONDITION: " "withdrawal beyond the available credit"
+ctl 1 customers credit acct-ctl-1 --amount +5000
+has "$err" "^resellerctl: FAILED_PRECONDITION: " "allocation beyond the pool"
+ctl 1 customers credit acct-ctl-1 --amount 0
+invalid amount_minor
+ctl 2 customers credit acct-ctl-1 --amount +-5
+has "$err" "--amount" "bad signed amount names the flag"
+ctl 2 customers credit --amount 5
+ctl 1 --token "$other" customers credit acct-ctl-1 --amount 1
+has "$err" "NOT_FOUND" "another reseller's customer"
+ctl 0 quota
+has "$out" "^credit pool +1,000\.00 CNY +- +- +130\.00 CNY +870\.00 CNY" "refusals changed nothing"
+ctl 0 customers list
+has "$out" "^acct-ctl-1 .* 100\.00 CNY +0\.00 CNY +100\.00 CNY " "credit columns"
+has "$out" "^acct-ctl-2 .* 30\.00 CNY +0\.00 CNY +30\.00 CNY " "credit after a withdrawal"
+ctl 0 allocations
+[[ $(grep -c '^[0-9T:-]*Z  *alc_' <<<"$out") -eq 3 ]] || fail "allocations: $out"
+has "$out" "$alloc +acct-ctl-1 +\+100\.00 CNY +100\.00 CNY +100\.00 CNY +900\.00 CNY +op@r-ctl +first line" "allocation row"
+ctl 0 allocations --customer acct-ctl-2
+[[ $(grep -c 'alc_' <<<"$out") -eq 2 ]] || fail "allocations --customer: $out"
+ctl 0 --json allocations --operator op@r-ctl --all
+[[ $(jcount allocationId <<<"$out") -eq 3 ]] || fail "allocations --operator: $out"
+ctl 0 allocations --operator somebody-else
+has "$out" "^\(none\)" "operator filter"
+ctl 0 --token "$other" allocations
+hasnt "$out" "alc_" "another reseller lists our allocations"
+ok "customers credit (idempotent, refusals change nothing), allocations, credit columns"
+
+report u-ctl-1 acct-ctl-1 8000 # 80 %: the 75 % alarm
+report u-ctl-2 acct-ctl-1 2500 # 105 %: 90 % and 100 %
+ctl 0 customers get acct-ctl-1
+has "$out" "^used +105\.00 CNY" "usage recorded beyond the credit"
+has "$out" "^available +0\.00 CNY \(exhausted\)" "exhausted"
+ctl 0 customers list --exhausted
+has "$out" "^acct-ctl-1 .*0\.00 CNY \(exhausted\)" "exhausted list" && hasnt "$out" "acct-ctl-2" "only exhausted"
+ctl 0 alerts
+[[ $(grep -c 'CUSTOMER_CREDIT_USAGE' <<<"$out") -eq 3 ]] || fail "alerts: $out"
+has "$out" "CUSTOMER_CREDIT_USAGE +acct-ctl-1 +75% used +80\.00 CNY +100\.00 CNY +u-ctl-1" "75 % row"
+has "$out" "CUSTOMER_CREDIT_USAGE +acct-ctl-1 +100% used +105\.00 CNY +100\.00 CNY +u-ctl-2" "100 % row"
+ctl 0 alerts --kind credit_pool_low,voucher_quota_low
+has "$out" "^\(none\)" "kind filter"
+ctl 0 --json alerts --customer acct-ctl-1 --all
+[[ $(jcount alertId <<<"$out") -eq 3 ]] || fail "alerts --json: $out"
+first=$(sed -n 's/^ *"alertId": "\([0-9]*\)".*/\1/p' <<<"$out" | tail -n 1) # newest first
+[[ -n $first ]] || fail "no alert id: $out"
+ctl 0 --token "$other" alerts
+hasnt "$out" "acct-ctl" "another reseller lists our alerts"
+ctl 2 alerts --kind sideways
+has "$err" "customer_credit_usage" "kind choices listed"
+
+# The live watcher saw the three as they were raised, oldest first.
+lines "$T/watch.out" 3 "CUSTOMER_CREDIT_USAGE"
+has "$(sed -n 2p "$T/watch.out")" "CUSTOMER_CREDIT_USAGE +acct-ctl-1 +75% used +80\.00 CNY +100\.00 CNY +u-ctl-1" "live 75 %"
+has "$(sed -n 4p "$T/watch.out")" "100% used" "live 100 % last"
+has "$(head -n 1 "$T/watch.out")" "^ +ALERT +TIME +KIND" "watch header"
+kill -INT "$wpid"
+rc=0 && wait "$wpid" || rc=$?
+[[ $rc -eq 0 ]] || fail "alerts watch exited $rc after Ctrl-C: $(cat "$T/watch.err")"
+watchers 0
+
+# Resuming after the first one replays the other two (JSON lines), then goes on live.
+"$CTL" --json alerts watch --customer acct-ctl-1 --resume-after "$first" >"$T/resume.out" 2>"$T/resume.err" &
+rpid=$!
+lines "$T/resume.out" 2 '"thresholdPercent":(90|100)'
+hasnt "$(cat "$T/resume.out")" '"thresholdPercent":75' "replay starts after the resume point"
+ctl 0 customers credit acct-ctl-1 --amount +100 # 105 / 200: re-armed
+report u-ctl-3 acct-ctl-1 5000                  # 155 / 200: 75 % again
+lines "$T/resume.out" 3 '"alertId"'
+has "$(tail -n 1 "$T/resume.out")" '"thresholdPercent":75.*"triggerId":"u-ctl-3"' "live after the replay"
+kill -TERM "$rpid"
+rc=0 && wait "$rpid" || rc=$?
+[[ $rc -eq 0 ]] || fail "alerts watch exited $rc after SIGTERM: $(cat "$T/resume.err")"
+
+ctl 1 alerts watch --resume-after abc
+invalid resume_after_alert_id
+ctl 1 alerts watch --customer acct-nobody
+has "$err" "^resellerctl: NOT_FOUND: " "watch an unknown customer"
+ctl 1 --token "$staff" alerts watch
+has "$err" "^resellerctl: PERMISSION_DENIED: " "staff cannot watch"
+ctl 2 alerts watch --kind sideways
+ok "usage alarms: stored, listed, streamed live; resume replays the missed ones"
+
+# A watch ends with the server (UNAVAILABLE) and says how to go on.
+"$CTL" alerts watch >"$T/last.out" 2>"$T/last.err" &
+lpid=$!
+watchers 1
 stop_svc reseller
-ok "reseller-svc exits 0"
+rc=0 && wait "$lpid" || rc=$?
+[[ $rc -eq 1 ]] || fail "alerts watch exited $rc when the server stopped: $(cat "$T/last.err")"
+has "$(cat "$T/last.err")" "^resellerctl: UNAVAILABLE: " "stream ended by the shutdown"
+ok "reseller-svc exits 0 with a watcher open; the watch ends UNAVAILABLE"
 echo "resellerctl_test: all checks passed"
