@@ -16,6 +16,7 @@
 
 #include "ledger/vc_ledger.h"
 #include "approval/v1/review_service.pb-c.h"
+#include "codes.h"
 #include "reseller/v1/review_callback_service.pb-c.h"
 #include "rpc/vc_validate.h"
 #include "rs.h"
@@ -148,7 +149,9 @@ static int rs__decided_tx(vc_db_conn *c, void *arg)
         return rc;
     if (t->m->subject_type == SUBJ_VOUCHER) {
         bool changed = false;
-        rc = rs_voucher_apply_outcome(c, t->app, t->m, &changed);
+        rc = rs_codes_is_batch(t->m->subject_id)
+                 ? rs_codes_apply_outcome(c, t->app, t->m, &changed)
+                 : rs_voucher_apply_outcome(c, t->app, t->m, &changed);
         t->already = rc == 0 && !changed;
     } else {
         rc = rs__apply_application(c, t);
@@ -233,7 +236,8 @@ static int rs__apply_ticket(vc_db_conn *c, const rs_app *app, const Approval__V1
     if (tk->subject_type != SUBJ_VOUCHER)
         return 0; /* applications are settled by the callback alone */
     bool changed;
-    int rc = rs_voucher_apply_outcome(c, app, &m, &changed);
+    int rc = rs_codes_is_batch(m.subject_id) ? rs_codes_apply_outcome(c, app, &m, &changed)
+                                             : rs_voucher_apply_outcome(c, app, &m, &changed);
     return rc == VC_ENOENT ? 0 : rc;
 }
 

@@ -5,7 +5,6 @@
 #include "codes.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -13,14 +12,17 @@
 #include "approval/v1/review_service.pb-c.h"
 #include "base/vc_code.h"
 #include "base/vc_money.h"
+#include "credit.h"
 #include "customers.h"
 #include "db/vc_idem.h"
+#include "eligibility.h"
 #include "ledger/vc_ledger.h"
 #include "outbox/vc_outbox.h"
 #include "reseller/v1/voucher_service.pb-c.h"
 #include "reseller/v1/wallet_service.pb-c.h"
 #include "runtime/vc_log.h"
 #include "templates.h"
+#include "wallet.h"
 
 /* redeem_batches.state (005_wallet.sql). */
 #define B_PENDING_REVIEW 1
@@ -32,46 +34,18 @@
 #define SRC_REDEEM_CODE ((int)RESELLER__V1__VOUCHER_SOURCE__VOUCHER_SOURCE_REDEEM_CODE)
 #define REF_BATCH       ((int)RESELLER__V1__REFERENCE_TYPE__REFERENCE_TYPE_REDEEM_CODE_BATCH)
 #define ST_ACTIVE       ((int)RESELLER__V1__VOUCHER_STATUS__VOUCHER_STATUS_ACTIVE)
-#define ST_EXPIRED      ((int)RESELLER__V1__VOUCHER_STATUS__VOUCHER_STATUS_EXPIRED)
 #define RV_NOT_REQUIRED ((int)RESELLER__V1__REVIEW_STATUS__REVIEW_STATUS_NOT_REQUIRED)
 #define RV_APPROVED     ((int)RESELLER__V1__REVIEW_STATUS__REVIEW_STATUS_APPROVED)
 #define OUT_APPROVED    ((int)RESELLER__V1__REVIEW_OUTCOME__REVIEW_OUTCOME_APPROVED)
 #define OUT_REJECTED    ((int)RESELLER__V1__REVIEW_OUTCOME__REVIEW_OUTCOME_REJECTED)
 #define OUT_CANCELLED   ((int)RESELLER__V1__REVIEW_OUTCOME__REVIEW_OUTCOME_CANCELLED)
 
-/* A business refusal decided inside a transaction: described in the call's struct; this code
-   (negative) rolls the transaction back. Refusals that must keep a write (a counted wrong
-   code) return 0 instead, so the transaction commits. */
-#define RS_CODES_REFUSE (-2100)
+/* Refusals (eligibility.h): the body fills an rs_refusal and returns RS_REFUSE to roll back.
+   Refusals that must keep a write (a counted wrong code) fill it and return 0, so the
+   transaction commits. */
 
 /* What the review ticket shows as the "customer" of a batch: nobody has the vouchers yet. */
 #define RS_CODES_REVIEW_CUSTOMER "paper-codes"
-
-typedef struct rs_refusal {
-    int code;          /* gRPC code; VC_GRPC_OK when the call goes on */
-    const char *field; /* INVALID_ARGUMENT: the offending field */
-    char msg[256];
-} rs_refusal;
-
-static int rs__refuse(rs_refusal *r, int code, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int rs__refuse(rs_refusal *r, int code, const char *field, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
-    va_end(ap);
-    r->code = code;
-    r->field = field;
-    return RS_CODES_REFUSE;
-}
-
-/* Sends a refusal to the client. */
-static int rs__answer(vc_rpc_ctx *ctx, const rs_refusal *r)
-{
-    if (r->field) return vc_rpc_invalid(ctx, r->field, "%s", r->msg);
-    return vc_rpc_error(ctx, r->code, "%s", r->msg);
-}
 
 static void rs__utc(int64_t us, char *buf, size_t cap)
 {
@@ -193,13 +167,15 @@ static int rs__fund_batch(rs_create *t, vc_db_conn *c, const char *batch_id, con
                            .reason = "redemption codes created",
                            .operator_id = t->operator_id};
     int rc = vc_ledger_post(c, &p, NULL, NULL);
+    if (rc == 0) /* the quota may have dropped below the reseller's low-balance threshold */
+        return rs_alarm_reseller_low(c, t->app, t->reseller, VC_ACCOUNT_VOUCHER_QUOTA, batch_id);
     if (rc == VC_ECONFLICT) {
         vc_ledger_balance b = {0};
         vc_ledger_balance_of(c, t->reseller, VC_ACCOUNT_VOUCHER_QUOTA, NULL, &b);
-        return rs__refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
-                          "insufficient voucher quota: %" PRId64 " remaining, %" PRId64
-                          " needed for %d codes",
-                          b.balance_minor, total, (int)t->req->count);
+        return rs_refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
+                         "insufficient voucher quota: %" PRId64 " remaining, %" PRId64
+                         " needed for %d codes",
+                         b.balance_minor, total, (int)t->req->count);
     }
     return rc;
 }
@@ -230,19 +206,19 @@ static Reseller__V1__RedeemCodeBatch *rs__batch_pb(vc_arena *a, const char *batc
 static int rs__check_template(rs_create *t, const rs_template *tp, int64_t now, int64_t *total)
 {
     if (!tp->has_days && tp->valid_until_us <= now)
-        return rs__refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
-                          "the template's validity window ended: create a new template");
+        return rs_refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
+                         "the template's validity window ended: create a new template");
     if (!tp->has_days && t->expires_us > tp->valid_until_us) {
         char until[40];
         rs__utc(tp->valid_until_us, until, sizeof(until));
-        return rs__refuse(&t->refusal, VC_GRPC_INVALID_ARGUMENT, "redeem_expire_time",
-                          "must not be after the template's validity window ends (%s)", until);
+        return rs_refuse(&t->refusal, VC_GRPC_INVALID_ARGUMENT, "redeem_expire_time",
+                         "must not be after the template's validity window ends (%s)", until);
     }
     if (!vc_money_mul(tp->face_value_minor, t->req->count, total) ||
         *total > RS_CODES_MAX_TOTAL_MINOR)
-        return rs__refuse(&t->refusal, VC_GRPC_INVALID_ARGUMENT, "count",
-                          "count x face value may not exceed %lld minor units",
-                          (long long)RS_CODES_MAX_TOTAL_MINOR);
+        return rs_refuse(&t->refusal, VC_GRPC_INVALID_ARGUMENT, "count",
+                         "count x face value may not exceed %lld minor units",
+                         (long long)RS_CODES_MAX_TOTAL_MINOR);
     return 0;
 }
 
@@ -261,8 +237,8 @@ static int rs__create_tx(vc_db_conn *c, void *arg)
         return 0;
     }
     if (rc == VC_IDEM_MISMATCH)
-        return rs__refuse(&t->refusal, VC_GRPC_ALREADY_EXISTS, NULL,
-                          "request_id %s was already used with other parameters", req->request_id);
+        return rs_refuse(&t->refusal, VC_GRPC_ALREADY_EXISTS, NULL,
+                         "request_id %s was already used with other parameters", req->request_id);
     if (rc < 0) return rc;
 
     char currency[4];
@@ -271,8 +247,8 @@ static int rs__create_tx(vc_db_conn *c, void *arg)
     rs_template tp;
     rc = rs_template_lock_for_issue(c, t->arena, t->reseller, req->template_id, req->count, &tp);
     if (rc == VC_ENOENT)
-        return rs__refuse(&t->refusal, VC_GRPC_NOT_FOUND, NULL, "template %s not found",
-                          req->template_id);
+        return rs_refuse(&t->refusal, VC_GRPC_NOT_FOUND, NULL, "template %s not found",
+                         req->template_id);
     if (rc < 0) return rc;
     int64_t now = vc_now_us(), total = 0;
     if ((rc = rs__check_template(t, &tp, now, &total)) != 0) return rc;
@@ -356,8 +332,7 @@ int rs_create_redeem_codes(vc_rpc_ctx *ctx, const void *req_, void *resp_)
     int rc = VC_EEXIST;
     for (int attempt = 0; attempt < 3 && rc == VC_EEXIST; attempt++)
         rc = vc_db_tx(t.app->db, rs__create_tx, &t);
-    if (rc == RS_CODES_REFUSE) return rs__answer(ctx, &t.refusal);
-    if (rc < 0) return rs_fail(ctx, rc, "create redemption codes");
+    if (rc < 0) return rs_refusal_send(ctx, rc, &t.refusal, "create redemption codes");
     resp->batch = t.resp->batch;
     resp->codes = t.resp->codes;
     resp->n_codes = t.resp->n_codes;
@@ -368,84 +343,29 @@ int rs_create_redeem_codes(vc_rpc_ctx *ctx, const void *req_, void *resp_)
 
 typedef struct rs_redeem {
     vc_arena *arena;
-    const vc_caller *who;
-    const char *code; /* normalised: 18 digits */
+    const char *reseller, *customer; /* the caller's tenant and account */
+    const char *code;                /* normalised: 18 digits */
     rs_refusal refusal;
     Reseller__V1__WalletVoucher *voucher;
 } rs_redeem;
 
-/* The customer-side status (SPEC §5). */
-static int rs__usage_status(int status, int64_t expires_us, bool held, bool used, int64_t now)
-{
-    if (status == ST_EXPIRED || (expires_us && expires_us <= now))
-        return RESELLER__V1__USAGE_STATUS__USAGE_STATUS_EXPIRED;
-    if (status != ST_ACTIVE) return RESELLER__V1__USAGE_STATUS__USAGE_STATUS_UNSPECIFIED;
-    if (held) return RESELLER__V1__USAGE_STATUS__USAGE_STATUS_FROZEN;
-    if (used) return RESELLER__V1__USAGE_STATUS__USAGE_STATUS_USED;
-    return RESELLER__V1__USAGE_STATUS__USAGE_STATUS_AVAILABLE;
-}
-
-static Google__Protobuf__Timestamp *rs__ts(vc_arena *a, int64_t us)
-{
-    return us ? vc_ts_new(a, us) : NULL;
-}
-
-/* Reads the wallet view of a voucher row: voucher_id, name, face_value_minor, balance_minor,
-   currency_code, status, scope_kind, product_codes, excluded_product_codes, payment_modes,
-   min_order_minor, min_purchase_months, max_purchase_months, use_limit, starts_us, expires_us,
-   hold_order_id, ever_used. */
-static int rs__wallet_read(vc_db_rows *r, vc_arena *a, Reseller__V1__WalletVoucher **out)
-{
-    Reseller__V1__WalletVoucher *w = vc_arena_alloc(a, sizeof(*w));
-    if (!w) return VC_ENOMEM;
-    reseller__v1__wallet_voucher__init(w);
-    w->voucher_id = vc_db_arena_str(r, 0, a);
-    w->name = vc_db_arena_str(r, 1, a);
-    w->face_value_minor = vc_db_i64_or(r, 2, 0);
-    w->balance_minor = vc_db_i64_or(r, 3, 0);
-    w->currency_code = vc_db_arena_str(r, 4, a);
-    int status = (int)vc_db_i64_or(r, 5, 0);
-    const char *codes = vc_db_arena_str(r, 7, a), *excluded = vc_db_arena_str(r, 8, a);
-    int64_t starts = vc_db_i64_or(r, 14, 0), expires = vc_db_i64_or(r, 15, 0);
-    w->frozen_order_id = vc_db_arena_str(r, 16, a);
-    bool used = vc_db_i64_or(r, 17, 0) != 0;
-    if (!w->voucher_id || !w->name || !w->currency_code || !codes || !excluded ||
-        !w->frozen_order_id)
-        return VC_ENOMEM;
-    size_t n_modes = 0;
-    if (rs_scope_to_pb(a, (int)vc_db_i64_or(r, 6, 0), codes, excluded, &w->product_scope) ||
-        rs_payment_modes_to_pb(a, (unsigned)vc_db_i64_or(r, 9, 0), &w->payment_modes, &n_modes) ||
-        rs_conditions_to_pb(a, vc_db_i64_or(r, 10, 0), (int)vc_db_i64_or(r, 11, 0),
-                            (int)vc_db_i64_or(r, 12, 0), (int)vc_db_i64_or(r, 13, 0),
-                            &w->conditions))
-        return VC_ENOMEM;
-    w->n_payment_modes = n_modes;
-    w->valid_from_time = rs__ts(a, starts);
-    w->expire_time = rs__ts(a, expires);
-    w->status = rs__usage_status(status, expires, w->frozen_order_id[0] != '\0', used, vc_now_us());
-    *out = w;
-    return 0;
-}
-
+/* The wallet view of a voucher (eligibility.h), as ListMyVouchers shows it. */
 static int rs__wallet_voucher(vc_db_conn *c, vc_arena *a, const char *voucher_id,
                               Reseller__V1__WalletVoucher **out)
 {
     vc_db_rows *rows;
-    int rc = vc_db_query(c,
-                         "SELECT voucher_id, name, face_value_minor, balance_minor, "
-                         "currency_code, status, scope_kind, product_codes, "
-                         "excluded_product_codes, payment_modes, min_order_minor, "
-                         "min_purchase_months, max_purchase_months, use_limit, starts_us, "
-                         "expires_us, hold_order_id, ever_used FROM vouchers WHERE voucher_id = ?",
+    int rc = vc_db_query(c, "SELECT " RS_WV_COLS " FROM vouchers WHERE voucher_id = ?",
                          VC_DB_ARGS(vc_db_str(voucher_id)), &rows);
     if (rc < 0) return rc;
+    rs_wvoucher v;
     rc = vc_db_next(rows);
     if (rc == 1)
-        rc = rs__wallet_read(rows, a, out);
+        rc = rs_wvoucher_read(rows, a, &v);
     else if (rc == 0)
         rc = VC_ENOENT;
     vc_db_rows_close(rows);
-    return rc;
+    if (rc < 0) return rc;
+    return rs_wvoucher_to_pb(a, &v, vc_now_us(), false, out);
 }
 
 /* Locks the customer's failure counter (creating it), forgets failures of a window that has
@@ -453,7 +373,7 @@ static int rs__wallet_voucher(vc_db_conn *c, vc_arena *a, const char *voucher_id
    serialises a customer's redemptions, so parallel guesses cannot overrun the limit. */
 static int rs__throttle(vc_db_conn *c, rs_redeem *t, int64_t now)
 {
-    const char *customer = t->who->customer_id;
+    const char *customer = t->customer;
     int64_t stale = now - RS_CODES_FAILURE_WINDOW_US;
     int rc = vc_db_exec(c,
                         "INSERT INTO redeem_failures (customer_id, failures, window_start_us) "
@@ -466,8 +386,8 @@ static int rs__throttle(vc_db_conn *c, rs_redeem *t, int64_t now)
                          VC_DB_ARGS(vc_db_str(customer)), &failures);
     if (rc < 0) return rc;
     if (failures >= RS_CODES_MAX_FAILURES)
-        return rs__refuse(&t->refusal, VC_GRPC_RESOURCE_EXHAUSTED, NULL,
-                          "too many wrong codes, try again later");
+        return rs_refuse(&t->refusal, VC_GRPC_RESOURCE_EXHAUSTED, NULL,
+                         "too many wrong codes, try again later");
     return 0;
 }
 
@@ -478,9 +398,9 @@ static int rs__wrong(vc_db_conn *c, rs_redeem *t, int64_t now, int code, const c
     int rc = vc_db_exec(c,
                         "UPDATE redeem_failures SET window_start_us = IF(failures = 0, ?, "
                         "window_start_us), failures = failures + 1 WHERE customer_id = ?",
-                        VC_DB_ARGS(vc_db_i64(now), vc_db_str(t->who->customer_id)), NULL);
+                        VC_DB_ARGS(vc_db_i64(now), vc_db_str(t->customer)), NULL);
     if (rc < 0) return rc;
-    rs__refuse(&t->refusal, code, field, "%s", msg);
+    rs_refuse(&t->refusal, code, field, "%s", msg);
     return 0;
 }
 
@@ -581,24 +501,24 @@ static int rs__redeem_into_voucher(vc_db_conn *c, rs_redeem *t, const char *hash
                         &matched);
     if (rc < 0) return rc;
     if (!matched)
-        return rs__refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL, "this code has expired");
+        return rs_refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL, "this code has expired");
     rs_template tp;
     if ((rc = rs_template_get(c, t->arena, b->reseller_id, b->template_id, &tp)) < 0) return rc;
     if (!tp.has_days && tp.valid_until_us <= now)
-        return rs__refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
-                          "the voucher's validity window has ended");
+        return rs_refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
+                         "the voucher's validity window has ended");
     char voucher_id[VC_ID_MAX];
     if ((rc = vc_id_new(voucher_id, "vch")) != 0) return rc;
-    if ((rc = rs__insert_voucher(c, b, &tp, t->who->customer_id, voucher_id, now)) < 0) return rc;
-    rc = vc_db_exec(c,
-                    "UPDATE redeem_codes SET customer_id = ?, voucher_id = ?, redeemed_us = ? "
-                    "WHERE code_hash = ? AND voucher_id IS NULL",
-                    VC_DB_ARGS(vc_db_str(t->who->customer_id), vc_db_str(voucher_id),
-                               vc_db_i64(now), vc_db_str(hash)),
-                    &matched);
+    if ((rc = rs__insert_voucher(c, b, &tp, t->customer, voucher_id, now)) < 0) return rc;
+    rc = vc_db_exec(
+        c,
+        "UPDATE redeem_codes SET customer_id = ?, voucher_id = ?, redeemed_us = ? "
+        "WHERE code_hash = ? AND voucher_id IS NULL",
+        VC_DB_ARGS(vc_db_str(t->customer), vc_db_str(voucher_id), vc_db_i64(now), vc_db_str(hash)),
+        &matched);
     if (rc < 0) return rc;
     if (!matched) /* cannot happen under our row lock; never hand out a second voucher */
-        return rs__refuse(&t->refusal, VC_GRPC_ABORTED, NULL, "the code changed meanwhile: retry");
+        return rs_refuse(&t->refusal, VC_GRPC_ABORTED, NULL, "the code changed meanwhile: retry");
     return rs__wallet_voucher(c, t->arena, voucher_id, &t->voucher);
 }
 
@@ -608,11 +528,10 @@ static int rs__redeem_tx(vc_db_conn *c, void *arg)
     memset(&t->refusal, 0, sizeof(t->refusal));
     t->voucher = NULL;
     int64_t now = vc_now_us();
-    int rc = rs_customer_exists(c, t->who->reseller_id, t->who->customer_id);
+    int rc = rs_customer_exists(c, t->reseller, t->customer);
     if (rc == VC_ENOENT)
-        return rs__refuse(&t->refusal, VC_GRPC_PERMISSION_DENIED, NULL,
-                          "account %s is not a customer of reseller %s", t->who->customer_id,
-                          t->who->reseller_id);
+        return rs_refuse(&t->refusal, VC_GRPC_PERMISSION_DENIED, NULL,
+                         "account %s is not a customer of reseller %s", t->customer, t->reseller);
     if (rc < 0 || (rc = rs__throttle(c, t, now)) != 0) return rc;
     if (!vc_code_valid(t->code))
         return rs__wrong(c, t, now, VC_GRPC_INVALID_ARGUMENT, "code",
@@ -640,16 +559,16 @@ static int rs__redeem_tx(vc_db_conn *c, void *arg)
     memset(&b, 0, sizeof(b));
     if (found && (rc = rs__load_batch(c, t->arena, batch_id, &b)) < 0) return rc;
     /* Unknown and another reseller's look the same: other tenants' codes stay invisible. */
-    if (!found || strcmp(b.reseller_id, t->who->reseller_id) != 0)
+    if (!found || strcmp(b.reseller_id, t->reseller) != 0)
         return rs__wrong(c, t, now, VC_GRPC_NOT_FOUND, NULL, "no such redemption code");
     if (voucher_id[0]) {
-        if (strcmp(owner, t->who->customer_id) == 0) /* a retry: the same voucher again */
+        if (strcmp(owner, t->customer) == 0) /* a retry: the same voucher again */
             return rs__wallet_voucher(c, t->arena, voucher_id, &t->voucher);
-        return rs__refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
-                          "this code was already redeemed");
+        return rs_refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL,
+                         "this code was already redeemed");
     }
     const char *why = rs__batch_unusable(&b, now);
-    if (why) return rs__refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL, "%s", why);
+    if (why) return rs_refuse(&t->refusal, VC_GRPC_FAILED_PRECONDITION, NULL, "%s", why);
     return rs__redeem_into_voucher(c, t, hash, &b, now);
 }
 
@@ -658,21 +577,17 @@ int rs_redeem_code(vc_rpc_ctx *ctx, const void *req_, void *resp_)
     const Reseller__V1__RedeemCodeRequest *req = req_;
     Reseller__V1__RedeemCodeResponse *resp = resp_;
     rs_app *app = vc_rpc_service_data(ctx);
-    const vc_caller *who = vc_rpc_caller(ctx);
-    if (who->role != VC_ROLE_CUSTOMER || !who->customer_id[0] || !who->reseller_id[0])
-        return vc_rpc_error(ctx, VC_GRPC_PERMISSION_DENIED, "only customers redeem codes");
-    if (!who->owner && !who->finance)
-        return vc_rpc_error(ctx, VC_GRPC_PERMISSION_DENIED,
-                            "only the account owner or a collaborator with the finance "
-                            "permission may redeem vouchers");
+    char reseller[64], customer[64];
+    int code_rc = rs_wallet_caller(ctx, reseller, customer);
+    if (code_rc) return code_rc;
     char code[VC_CODE_LEN + 1];
     if (vc_code_normalize(req->code, code) != 0)
         return vc_rpc_invalid(ctx, "code", "must be 18 digits");
-    rs_redeem t = {.arena = vc_rpc_arena(ctx), .who = who, .code = code};
+    rs_redeem t = {
+        .arena = vc_rpc_arena(ctx), .reseller = reseller, .customer = customer, .code = code};
     int rc = vc_db_tx(app->db, rs__redeem_tx, &t);
-    if (rc == RS_CODES_REFUSE || (rc == 0 && t.refusal.code != VC_GRPC_OK))
-        return rs__answer(ctx, &t.refusal);
-    if (rc < 0) return rs_fail(ctx, rc, "redeem code");
+    if (rc == 0 && t.refusal.code != VC_GRPC_OK) rc = RS_REFUSE; /* a counted wrong code */
+    if (rc < 0) return rs_refusal_send(ctx, rc, &t.refusal, "redeem code");
     resp->voucher = t.voucher;
     return VC_GRPC_OK;
 }

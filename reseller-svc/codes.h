@@ -14,10 +14,11 @@
  * Money paths.
  * - Create, provider-funded: one ledger CONSUME of count x face value for the whole batch
  *   (reference REDEEM_CODE_BATCH, idem "batch:<id>"), the template locked as by issuance
- *   (issued_count += count), and a review submission through the outbox exactly like an
- *   issuance (subject VOUCHER_ISSUANCE, subject_id = batch id, amount = count x face). The
- *   batch is PENDING_REVIEW until the outcome comes back through ReviewDecided: approved →
- *   ACTIVE; rejected or cancelled → REJECTED and the quota back (RETURN "return:<batch>").
+ *   (issued_count += count), the reseller's low-quota alarm checked (credit.h), and a review
+ *   submission through the outbox exactly like an issuance (subject VOUCHER_ISSUANCE,
+ *   subject_id = batch id, amount = count x face, customer "paper-codes"). The batch is
+ *   PENDING_REVIEW until the outcome comes back through ReviewDecided: approved → ACTIVE;
+ *   rejected or cancelled → REJECTED and the quota back (RETURN "return:<batch>").
  * - Create, reseller-funded: ACTIVE at once, own-cost issued amount += count x face.
  * - Redeem: one transaction marks the code (conditional on voucher_id IS NULL), creates an
  *   ACTIVE voucher (source REDEEM_CODE, the template's terms copied as issuance copies them)
@@ -29,11 +30,14 @@
  *   off the own-cost amount). Rows are taken FOR UPDATE SKIP LOCKED, so replicas share the work.
  *
  * Redeeming. Callers are customers: the account owner or a collaborator with the finance
- * permission (else PERMISSION_DENIED), registered as a customer of the token's reseller. Wrong
- * codes (bad check digit, unknown, or another reseller's) count against the customer: after 5
- * within 15 minutes every attempt is RESOURCE_EXHAUSTED without the code being looked at, until
- * the window (which starts at the first failure) has passed. Another reseller's code answers
- * NOT_FOUND, exactly like an unknown one.
+ * permission (rs_wallet_caller, else PERMISSION_DENIED), registered as a customer of the token's
+ * reseller. The voucher is shown as the wallet shows it (eligibility.h). Wrong codes (bad
+ * check digit, unknown, or another reseller's) count against the customer: after 5 within 15
+ * minutes every attempt is RESOURCE_EXHAUSTED without the code being looked at, until the window
+ * (which starts at the first failure) has passed. Another reseller's code answers NOT_FOUND,
+ * exactly like an unknown one. Answers: malformed → INVALID_ARGUMENT "code" (not counted);
+ * already redeemed by someone else, or batch pending review / rejected / expired →
+ * FAILED_PRECONDITION saying which; redeemed before by the same customer → that voucher again.
  *
  * Threads: handlers run on RPC workers, the job on the libuv threadpool; nothing here keeps
  * state between calls. Memory: responses live in the call's arena.

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "alerts_hub.h"
+#include "codes.h"
 #include "outbox/vc_outbox_sender.h"
 #include "rs.h"
 #include "wallet.h"
@@ -79,6 +80,9 @@ static int reseller_init(vc_svc *svc, void **state)
                              rs_hold_timeout_job, app)) != 0)
         return rc;
     if ((rc = rs_alerts_hub_start(app)) != 0) /* WatchCreditAlerts: polls credit_alerts */
+        return rc;
+    if ((rc = vc_svc_add_job(svc, "redeem-expiry", (uint64_t)app->cfg->expiry_interval_ms,
+                             rs_codes_expiry_job, app)) != 0) /* paper-voucher batches */
         return rc;
     return vc_svc_add_job(svc, "expiry", (uint64_t)app->cfg->expiry_interval_ms, rs_expiry_job,
                           app);

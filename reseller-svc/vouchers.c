@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "approval/v1/review_service.pb-c.h"
+#include "codes.h"
 #include "credit.h"
 #include "customers.h"
 #include "db/vc_idem.h"
@@ -1094,6 +1095,7 @@ static const vc_rpc_method rs_voucher_methods[] = {
     {.name = "CancelReview", .unary = cancel_review},
     {.name = "WithdrawVoucher", .unary = withdraw_voucher},
     {.name = "GetIssuanceSummary", .unary = get_summary},
+    {.name = "CreateRedeemCodes", .unary = rs_create_redeem_codes},
 };
 
 static vc_rpc_service rs_voucher_table = {
