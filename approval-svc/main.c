@@ -112,12 +112,7 @@ static double as_gauge_overdue(void *arg)
 /* Delivers decided outcomes to reseller-svc, round after round while rounds come back full. */
 static void as_outbox_job(void *arg)
 {
-    as_app *app = arg;
-    for (int round = 0; round < 100; round++) {
-        int delivered = 0;
-        if (vc_outbox_deliver(app->outbox, &delivered) != 0 || delivered < 32)
-            break;
-    }
+    vc_outbox_drain(((as_app *)arg)->outbox, 100);
 }
 
 static void approval_fini(void *state)

@@ -735,35 +735,3 @@ int rs_codes_expire_batches(vc_db_conn *c, int64_t now_us, int limit, int *expir
     vc_arena_free(a);
     return rc < 0 ? rc : 0;
 }
-
-typedef struct rs_sweep {
-    int64_t now_us;
-    int limit;
-    int expired;
-} rs_sweep;
-
-static int rs__sweep_tx(vc_db_conn *c, void *arg)
-{
-    rs_sweep *s = arg;
-    return rs_codes_expire_batches(c, s->now_us, s->limit, &s->expired);
-}
-
-void rs_codes_expiry_job(void *arg)
-{
-    rs_app *app = arg;
-    rs_sweep s = {.now_us = vc_now_us(), .limit = (int)app->cfg->expiry_batch};
-    long total = 0;
-    /* Transactions until a short one: the backlog is gone (bounded so one run ends). */
-    for (int round = 0; round < 1000; round++) {
-        int rc = vc_db_tx(app->db, rs__sweep_tx, &s);
-        if (rc < 0) {
-            vc_logf(VC_LOG_WARN, "redemption code expiry: %s", vc_strerror(rc));
-            break;
-        }
-        total += s.expired;
-        if (s.expired < s.limit) break;
-    }
-    if (total)
-        vc_log_fields(VC_LOG_INFO, "redemption code batches expired",
-                      (vc_log_field[]){VC_LOG_I("count", total)}, 1);
-}

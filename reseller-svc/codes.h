@@ -92,6 +92,5 @@ int rs_codes_expire_batches(vc_db_conn *c, int64_t now_us, int limit, int *expir
 
 /* Background job (vc_svc_add_job, arg = rs_app *): expires due batches, in transactions of at
    most --expiry-batch batches, until none is left. */
-void rs_codes_expiry_job(void *app);
 
 #endif

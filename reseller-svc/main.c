@@ -91,12 +91,7 @@ static int reseller_init(vc_svc *svc, void **state)
 /* Delivers what is due, round after round while rounds come back full (a backlog). */
 static void rs_outbox_job(void *arg)
 {
-    rs_app *app = arg;
-    for (int round = 0; round < 100; round++) {
-        int delivered = 0;
-        if (vc_outbox_deliver(app->outbox, &delivered) != 0 || delivered < 32)
-            break;
-    }
+    vc_outbox_drain(((rs_app *)arg)->outbox, 100);
 }
 
 static void reseller_fini(void *state)

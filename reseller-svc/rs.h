@@ -82,8 +82,9 @@ const vc_rpc_service *rs_customer_service(rs_app *app);
 const vc_rpc_service *rs_callback_service(rs_app *app);
 const vc_rpc_service *rs_billing_service(rs_app *app);
 
-/* Background job: expire due vouchers (expiry.c). */
+/* Background jobs (expiry.c): expire due vouchers; expire redemption-code batches. */
 void rs_expiry_job(void *app);
+void rs_codes_expiry_job(void *app);
 
 /* What approval-svc answered to a delivered submission or cancel (callbacks.c): remembers the
    ticket and applies a final one. A vc_outbox_reply_fn. */

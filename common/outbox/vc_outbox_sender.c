@@ -248,3 +248,12 @@ int vc_outbox_deliver_one(vc_outbox_sender *s, const char *message_id, int *deli
 {
     return vc__round(s, message_id, delivered);
 }
+
+void vc_outbox_drain(vc_outbox_sender *s, int max_rounds)
+{
+    for (int round = 0; round < max_rounds; round++) {
+        int delivered = 0;
+        if (vc_outbox_deliver(s, &delivered) != 0 || delivered < s->o.batch)
+            break;
+    }
+}

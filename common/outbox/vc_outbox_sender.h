@@ -53,6 +53,10 @@ void vc_outbox_sender_free(vc_outbox_sender *s);
    or a VC_E* from the database (delivery failures are recorded, not returned). */
 int vc_outbox_deliver(vc_outbox_sender *s, int *delivered);
 
+/* Rounds until one comes back short of a full batch (the backlog is gone), at most
+   `max_rounds`; the body of a service's outbox job. */
+void vc_outbox_drain(vc_outbox_sender *s, int max_rounds);
+
 /* Delivers one message now, if it is still pending and not claimed by someone else (a handler
    that wants an answer in the same call). *delivered tells whether it was acknowledged. */
 int vc_outbox_deliver_one(vc_outbox_sender *s, const char *message_id, int *delivered);
