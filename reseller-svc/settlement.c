@@ -114,7 +114,22 @@ static int rs__deduct(vc_db_conn *c, rs_settle *s, const rs_wvoucher *v, size_t 
 {
     Reseller__V1__SettleChargeResponse *r = s->resp;
     r->deductions = vc_arena_calloc(s->arena, k ? k : 1, sizeof(*r->deductions));
-    if (!r->deductions) return VC_ENOMEM;
+    r->candidates = vc_arena_calloc(s->arena, k ? k : 1, sizeof(*r->candidates));
+    if (!r->deductions || !r->candidates) return VC_ENOMEM;
+    r->n_candidates = 0;
+    for (size_t i = 0; i < k; i++) { /* the whole plan, in pick order */
+        Reseller__V1__Deduction *d = vc_arena_alloc(s->arena, sizeof(*d));
+        if (!d) return VC_ENOMEM;
+        reseller__v1__deduction__init(d);
+        d->voucher_id = vc_arena_strdup(s->arena, v[i].voucher_id);
+        d->amount_minor = v[i].balance < s->terms.amount ? v[i].balance : s->terms.amount;
+        d->balance_before_minor = v[i].balance;
+        d->balance_after_minor = v[i].balance - d->amount_minor;
+        if (!d->voucher_id ||
+            (v[i].expires_us && !(d->expire_time = vc_ts_new(s->arena, v[i].expires_us))))
+            return VC_ENOMEM;
+        r->candidates[r->n_candidates++] = d;
+    }
     int64_t left = s->terms.amount, now = vc_now_us();
     for (size_t i = 0; i < k && left > 0; i++) {
         int64_t take = v[i].balance < left ? v[i].balance : left;

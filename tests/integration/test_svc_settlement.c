@@ -365,6 +365,16 @@ static void test_seed_example(void **state)
     expect_plan(r, 1, (const char *[]){c}, (const int64_t[]){400});
     assert_int_equal(r->remainder_minor, 0);
     assert_true(r->dry_run);
+    /* ... and the whole plan, through SettleCharge itself: C, B, A, E, D (4, 4, 4, 2, 4). */
+    {
+        const char *plan[] = {c, b, a, e, d};
+        const int64_t could[] = {400, 400, 400, 200, 400};
+        assert_int_equal(r->n_candidates, 5);
+        for (int i = 0; i < 5; i++) {
+            assert_string_equal(r->candidates[i]->voucher_id, plan[i]);
+            assert_int_equal(r->candidates[i]->amount_minor, could[i]);
+        }
+    }
     assert_false(r->replayed);
     assert_int_equal(r->deductions[0]->expire_time->seconds, (W.base_us + 9 * DAY) / VC_US_PER_SEC);
     protobuf_c_message_free_unpacked(&r->base, NULL);
