@@ -147,21 +147,29 @@ static bool decide(const char *msg_id, const char *reseller, const char *voucher
     return already;
 }
 
-static int issue(const char *tok, const char *rid, const char *tpl, const char *customer,
-                 char *voucher_out, vc_rpc_result *res)
+/* IssueVoucher on a given process (the primary, or a replica on the same database). */
+static int issue_on(th_svc *svc, const char *tok, const char *rid, const char *tpl,
+                    const char *customer, char *voucher_out, vc_rpc_result *res)
 {
     Reseller__V1__IssueVoucherRequest req = RESELLER__V1__ISSUE_VOUCHER_REQUEST__INIT;
     req.request_id = (char *)rid;
     req.template_id = (char *)tpl;
     req.customer_id = (char *)customer;
     Reseller__V1__IssueVoucherResponse *resp = NULL;
-    CALL(tok, "/reseller.v1.VoucherService/IssueVoucher", req, issue_voucher_response, &resp, res);
+    th_call(svc, tok, "/reseller.v1.VoucherService/IssueVoucher", &req.base,
+            &reseller__v1__issue_voucher_response__descriptor, (ProtobufCMessage **)&resp, res);
     if (resp) {
         if (voucher_out)
             snprintf(voucher_out, 48, "%s", resp->voucher->voucher_id);
         protobuf_c_message_free_unpacked(&resp->base, NULL);
     }
     return res->code;
+}
+
+static int issue(const char *tok, const char *rid, const char *tpl, const char *customer,
+                 char *voucher_out, vc_rpc_result *res)
+{
+    return issue_on(&W.s, tok, rid, tpl, customer, voucher_out, res);
 }
 
 static int64_t remaining(const char *reseller)
@@ -252,7 +260,8 @@ static void test_no_quota_no_issue(void **state)
 }
 
 typedef struct racer {
-    const char *tpl;
+    th_svc *svc; /* the process this racer calls */
+    const char *tpl, *prefix;
     int idx;
     int code;
     char voucher[48];
@@ -262,9 +271,10 @@ static void *issue_racer(void *p)
 {
     racer *r = p;
     char rid[64];
-    snprintf(rid, sizeof(rid), "race-%d", r->idx);
+    snprintf(rid, sizeof(rid), "%s-%d", r->prefix, r->idx);
     vc_rpc_result res;
-    r->code = issue(W.tok_a, rid, r->tpl, r->idx % 2 ? "c-a1" : "c-a2", r->voucher, &res);
+    r->code = issue_on(r->svc, W.tok_a, rid, r->tpl, r->idx % 2 ? "c-a1" : "c-a2", r->voucher,
+                       &res);
     return NULL;
 }
 
@@ -278,7 +288,7 @@ static void test_concurrent_issue_never_overspends(void **state)
     pthread_t th[N];
     racer r[N];
     for (int i = 0; i < N; i++) {
-        r[i] = (racer){.tpl = tpl, .idx = i, .code = -1};
+        r[i] = (racer){.svc = &W.s, .tpl = tpl, .prefix = "race", .idx = i, .code = -1};
         pthread_create(&th[i], NULL, issue_racer, &r[i]);
     }
     int ok = 0, refused = 0;
@@ -306,6 +316,46 @@ static void test_concurrent_issue_never_overspends(void **state)
     assert_int_equal(th_query_i64(&W.s, "SELECT COUNT(*) FROM outbox WHERE topic LIKE "
                                         "'%SubmitReview'"),
                      FITS);
+    th_assert_ledger_clean(&W.s);
+    free(tpl);
+}
+
+/* The same race across two reseller-svc processes on one database (DESIGN: zero overspend with
+   64 concurrent issuers across 2 replicas): the guard is the conditional debit in MariaDB, not
+   anything in a process. */
+static void test_two_replicas_never_overspend(void **state)
+{
+    (void)state;
+    enum { N = 64, FITS = 17 };
+    th_svc replica;
+    th_start_replica(&replica, &W.s, "VC_TEST_RESELLER_BIN", NULL);
+    char *tpl = make_template(W.tok_a, RESELLER__V1__FUNDING__FUNDING_PROVIDER_FUNDED, FACE, 0);
+    int64_t before = remaining("r-a");
+    grant("r-a", (int64_t)FITS * FACE);
+    pthread_t th[N];
+    racer r[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){.svc = i % 2 ? &replica : &W.s, .tpl = tpl, .prefix = "rep", .idx = i,
+                       .code = -1};
+        pthread_create(&th[i], NULL, issue_racer, &r[i]);
+    }
+    int ok = 0, on_replica = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        if (r[i].code == VC_GRPC_OK) {
+            ok++;
+            on_replica += i % 2;
+        } else if (r[i].code != VC_GRPC_FAILED_PRECONDITION) {
+            fail_msg("racer %d: unexpected code %d", i, r[i].code);
+        }
+    }
+    assert_int_equal(ok, FITS);
+    assert_true(on_replica > 0 && on_replica < FITS); /* both processes issued */
+    assert_int_equal(remaining("r-a"), before);
+    assert_int_equal(th_query_i64(&W.s, "SELECT SUM(face_value_minor) FROM vouchers WHERE "
+                                        "issue_request_id LIKE 'rep-%'"),
+                     (int64_t)FITS * FACE);
+    th_stop(&replica);
     th_assert_ledger_clean(&W.s);
     free(tpl);
 }
@@ -711,6 +761,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_quota_no_issue),
         cmocka_unit_test(test_concurrent_issue_never_overspends),
+        cmocka_unit_test(test_two_replicas_never_overspend),
         cmocka_unit_test(test_request_id_idempotent),
         cmocka_unit_test(test_template_locked_after_issue_even_when_racing),
         cmocka_unit_test(test_cancel_returns_quota_once),
