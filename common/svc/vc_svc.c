@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/vc_err.h"
+#include "outbox/vc_outbox.h"
 #include "rpc/vc_health.h"
 #include "rpc/vc_reflection.h"
 #include "rpc/vc_reflection_service.h"
@@ -250,6 +251,19 @@ VC__POOL_GAUGE(vc__g_pool_lease_waits, lease_waits)
 VC__POOL_GAUGE(vc__g_pool_lease_timeouts, lease_timeouts)
 VC__POOL_GAUGE(vc__g_pool_tx_retries, tx_retries)
 
+/* Undelivered cross-service messages (every service has an outbox): a growing backlog means
+   the other service is down or refusing them. */
+static int vc__outbox_count(vc_db_conn *c, void *arg)
+{
+    return vc_outbox_pending(c, arg);
+}
+
+static double vc__g_outbox_pending(void *arg)
+{
+    int64_t n = 0;
+    return vc_db_run(arg, vc__outbox_count, &n) == 0 ? (double)n : -1.0;
+}
+
 static void vc__register_pool_metrics(vc_svc *svc)
 {
     static const struct {
@@ -268,6 +282,9 @@ static void vc__register_pool_metrics(vc_svc *svc)
     };
     for (size_t i = 0; i < sizeof(g) / sizeof(g[0]); i++)
         vc_metrics_gauge(svc->metrics, g[i].name, g[i].help, g[i].fn, svc->db);
+    vc_metrics_gauge(svc->metrics, "vc_outbox_pending_messages",
+                     "Messages to the other service not delivered yet.", vc__g_outbox_pending,
+                     svc->db);
 }
 
 /* ---- loop: health probe, jobs, signals ------------------------------------------------------- */

@@ -43,7 +43,8 @@ ok "wrong roles are PERMISSION_DENIED"
 curl -sf "http://127.0.0.1:${MPORT[reseller]}/metrics" >"$T/metrics" || fail "metrics endpoint"
 grep -q 'vc_rpc_requests_total{.*method="/reseller.v1.QuotaService/GetQuota".*code="UNAUTHENTICATED"' "$T/metrics" ||
     fail "metrics lack the GetQuota UNAUTHENTICATED counter: $(grep GetQuota "$T/metrics" | head -3)"
-ok "metrics count calls by method and code"
+grep -q '^vc_outbox_pending_messages' "$T/metrics" || fail "no outbox backlog gauge"
+ok "metrics count calls by method and code, and show the outbox backlog"
 
 # Database down -> NOT_SERVING within a few seconds; back -> SERVING; same processes.
 health_is() { # health_is NAME STATUS SECONDS
