@@ -72,6 +72,11 @@ static bool vc__decode(const char *tok, vc_page *out)
     size_t idlen = strlen(id);
     if (idlen == 0 || idlen > VC_PAGE_ID_MAX)
         return false;
+    /* Ids are tokens (letters, digits, - _ . : @): a forged cursor never reaches SQL as
+       anything else. */
+    for (size_t i = 0; i < idlen; i++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:@", id[i]))
+            return false;
     out->key = key;
     memcpy(out->id, id, idlen + 1);
     out->has_cursor = true;

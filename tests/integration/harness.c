@@ -46,6 +46,36 @@ static void admin_exec(const char *sql)
     vc_db_pool_close(p);
 }
 
+/* Services this test process started and has not stopped yet: killed at exit, so a failed
+   assertion (cmocka jumps out of the test) never leaves a service behind holding CTest's pipes. */
+static pid_t th__live[32];
+
+static void th__kill_leftovers(void)
+{
+    for (size_t i = 0; i < sizeof(th__live) / sizeof(th__live[0]); i++)
+        if (th__live[i] > 0)
+            kill(th__live[i], SIGKILL);
+}
+
+static void th__track(pid_t pid, bool add)
+{
+    static bool registered;
+    if (!registered) {
+        atexit(th__kill_leftovers);
+        registered = true;
+    }
+    for (size_t i = 0; i < sizeof(th__live) / sizeof(th__live[0]); i++) {
+        if (add && th__live[i] == 0) {
+            th__live[i] = pid;
+            return;
+        }
+        if (!add && th__live[i] == pid) {
+            th__live[i] = 0;
+            return;
+        }
+    }
+}
+
 static pid_t spawn(const char *log, char *const argv[])
 {
     pid_t pid = fork();
@@ -56,7 +86,17 @@ static pid_t spawn(const char *log, char *const argv[])
         execv(argv[0], argv);
         _exit(127);
     }
+    th__track(pid, true);
     return pid;
+}
+
+/* Waits for a child and forgets it. */
+static pid_t th__reap(pid_t pid, int *status, int flags)
+{
+    pid_t got = waitpid(pid, status, flags);
+    if (got == pid)
+        th__track(pid, false);
+    return got;
 }
 
 static void build_argv(th_svc *s, const char *bin, bool migrate, const char *const *extra,
@@ -174,7 +214,7 @@ static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
         build_argv(s, bin, true, NULL, argv, keyfile, ready);
         pid_t mp = spawn(s->log, argv);
         int st = 0;
-        assert_int_equal(waitpid(mp, &st, 0), mp);
+        assert_int_equal(th__reap(mp, &st, 0), mp);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fail_msg("--migrate failed; see %s", s->log);
     }
@@ -191,7 +231,7 @@ static void launch(th_svc *s, const char *bin, const char *hex, bool migrate,
             fclose(rf);
         }
         int wst;
-        if (waitpid(s->pid, &wst, WNOHANG) == s->pid)
+        if (th__reap(s->pid, &wst, WNOHANG) == s->pid)
             fail_msg("service exited during start-up; see %s", s->log);
         usleep(50 * 1000);
     }
@@ -215,7 +255,7 @@ void th_stop(th_svc *s)
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
         int st = 0;
-        assert_int_equal(waitpid(s->pid, &st, 0), s->pid);
+        assert_int_equal(th__reap(s->pid, &st, 0), s->pid);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             char cmd[256];
             snprintf(cmd, sizeof(cmd), "tail -n 40 %s >&2", s->log);
@@ -327,7 +367,7 @@ void th_kill(th_svc *s)
     if (s->pid > 0) {
         kill(s->pid, SIGKILL);
         int st;
-        waitpid(s->pid, &st, 0);
+        th__reap(s->pid, &st, 0);
         s->pid = 0;
     }
 }
@@ -346,7 +386,7 @@ void th_relaunch(th_svc *s, const char *binary_env, const char *const *extra)
         if (access(ready, R_OK) == 0)
             return;
         int wst;
-        if (waitpid(s->pid, &wst, WNOHANG) == s->pid)
+        if (th__reap(s->pid, &wst, WNOHANG) == s->pid)
             fail_msg("service exited during restart; see %s", s->log);
         usleep(50 * 1000);
     }
