@@ -5,17 +5,18 @@
 # drains are refused with UNAVAILABLE. The only other outcome allowed is CANCELLED from gRPC core
 # for a call still queued, never started, at the instant the port closes: at most one per client
 # thread (a client that ignores UNAVAILABLE and keeps hammering). The process must exit 0 (under
-# ASan/LSan a leak or memory error makes the exit status non-zero).
+# ASan/LSan a leak or memory error makes the exit status non-zero). Client deadlines are long
+# (30 s) so that a slow, loaded machine cannot turn an admitted call into a client-side cancel.
 . "$(dirname "$0")/lib.sh"
 
 start_db
 start_svc reseller
 tok=$(token --role reseller --sub op@r-1 --reseller r-1)
 target=127.0.0.1:${PORT[reseller]}
-"$BUILD/tools/loadgen" --target "$target" --concurrency 48 --duration-ms 3000 \
+"$BUILD/tools/loadgen" --target "$target" --concurrency 48 --duration-ms 3000 --timeout-ms 30000 \
     >"$T/health.json" &
 lg1=$!
-"$BUILD/tools/loadgen" --target "$target" --concurrency 16 --duration-ms 3000 --token "$tok" \
+"$BUILD/tools/loadgen" --target "$target" --concurrency 16 --duration-ms 3000 --timeout-ms 30000 --token "$tok" \
     --method /reseller.v1.QuotaService/GetQuota >"$T/quota.json" &
 lg2=$!
 sleep 1
